@@ -1,0 +1,64 @@
+"""Entry point of ``nao-tf``.
+
+Each command lives in its own module of this package with a ``register(subparsers)`` function that adds its
+parser and sets ``func``. User errors (``NaoError``, bad flags) print one line and exit 2; TensorFlow is imported
+only by the commands that need it, so ``nao-tf arch ...`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from nao_tf.errors import NaoError
+
+# Modules of nao_tf.cli that define commands, in the order --help lists them.
+COMMAND_MODULES = ("arch",)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus a message on a bad flag; we print one line that says how to get help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="nao-tf", description="Neural Architecture Optimization in Keras/TensorFlow.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"nao_tf.cli.{name}").register(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nao-tf {version('nao-tf')}"
+    except PackageNotFoundError:
+        return "nao-tf (not installed)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code (0 ok, 2 user error)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NaoError as exc:
+        print(f"nao-tf: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("nao-tf: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

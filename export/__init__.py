@@ -1,0 +1,1 @@
+"""Exports of trained nao-tf models (installed as ``nao_tf.export``)."""
