@@ -1,0 +1,32 @@
+"""``nao-tf benchmark ...``: performance and quality measurements that print machine-readable JSON.
+
+Each subcommand is added by one ``_add_*`` function below and calls a library function that returns a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+
+def _print_json(result: dict[str, Any]) -> int:
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+# Each entry adds one benchmark subcommand to the ``benchmark`` subparsers.
+_SUBCOMMANDS: list[Callable[[Any], None]] = []
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("benchmark", help="measure speed and search quality; prints JSON")
+    bench = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=type(parser))
+    bench.required = True
+    for add in _SUBCOMMANDS:
+        add(bench)
+
+
+def seed_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
