@@ -11,7 +11,9 @@ import importlib
 from nao_tf._tf import import_tf_quietly
 
 # Modules that define serializable Keras objects. Add a module here when it defines one.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = (
+    "nao_tf.children.ops",
+)
 
 
 def register_all() -> None:
