@@ -37,6 +37,7 @@ import tensorflow as tf  # noqa: E402
 from keras import layers as kl  # noqa: E402
 from keras import ops  # noqa: E402
 
+from nao_tf.children.params import op_params  # noqa: E402,F401  (re-exported)
 from nao_tf.errors import ArchitectureError  # noqa: E402
 
 PACKAGE = "nao_tf"
@@ -409,23 +410,3 @@ def make_op(op: str, filters: int, strides: int = 1, name: str | None = None) ->
     if op not in OP_FACTORIES:
         raise ArchitectureError(f"unknown op {op!r}; expected one of {', '.join(OP_FACTORIES)}")
     return OP_FACTORIES[op](_check_positive("filters", filters), _check_stride(strides), name or op)
-
-
-def op_params(op: str, filters: int, strides: int = 1) -> int:
-    """Trainable parameters of ``make_op(op, filters, strides)`` on a ``filters``-channel input (no TF)."""
-    c = int(filters)
-    bn = 2 * c
-    if op in ("sep3", "sep5"):
-        k = 3 if op == "sep3" else 5
-        return 2 * (k * k * c + c * c + bn)
-    if op == "id":
-        return 0 if strides == 1 else c * (c // 2) + c * (c - c // 2) + bn
-    if op in ("conv1", "conv3"):
-        k = 1 if op == "conv1" else 3
-        return k * k * c * c + bn
-    if op in ("conv1x3", "conv1x7"):
-        k = 3 if op == "conv1x3" else 7
-        return 2 * (k * c * c + bn)
-    if op in OP_FACTORIES:
-        return 0
-    raise ArchitectureError(f"unknown op {op!r}; expected one of {', '.join(OP_FACTORIES)}")
