@@ -39,10 +39,22 @@ def _resolve_text(text: str, space: str | SearchSpace | None) -> Architecture:
         return load_file(path, space)
     if stripped.startswith("{"):
         return from_json_text(stripped, space)
+    if _looks_like_integers(stripped):
+        sp = get_space(space) if space is not None else _space_by_count(_int_parts(stripped))
+        return sp.parse_integers(stripped)
     sp = get_space(space) if space is not None else _infer_space(stripped)
-    if any(c.isalpha() for c in stripped):
-        return sp.parse_readable(stripped)
-    return sp.parse_integers(stripped)
+    return sp.parse_readable(stripped)
+
+
+def _int_parts(text: str) -> list[str]:
+    return text.replace(",", " ").replace("|", " ").replace("[", " ").replace("]", " ").split()
+
+
+def _looks_like_integers(text: str) -> bool:
+    """Mostly integers (so a stray non-number is reported as such, not as an unknown form)."""
+    parts = _int_parts(text)
+    numeric = sum(p.lstrip("-").isdigit() for p in parts)
+    return bool(parts) and numeric >= 0.75 * len(parts)
 
 
 def _infer_space(text: str) -> SearchSpace:
@@ -58,15 +70,15 @@ def _infer_space(text: str) -> SearchSpace:
             f"cannot tell the space of {text[:40]!r}: not a zoo name ({', '.join(zoo.zoo_names())}), file, JSON, "
             "readable form or integer form; pass --space"
         )
-    parts = text.replace(",", " ").replace("|", " ").split()
+    return _space_by_count(_int_parts(text))
+
+
+def _space_by_count(parts: list[str]) -> SearchSpace:
     by_length = {6: "nb201", 22: "rnn"}
     if len(parts) in by_length:
         return SPACES[by_length[len(parts)]]
     if len(parts) == 40:
-        try:
-            return NASNET_WS if int(parts[1]) < NASNET_FULL.first_op else NASNET_FULL
-        except ValueError:
-            return NASNET_WS
+        return NASNET_WS if parts[1].isdigit() and int(parts[1]) < NASNET_FULL.first_op else NASNET_FULL
     raise ArchitectureError(
         f"got {len(parts)} values; expected 40 (CNN cells), 22 (RNN cell) or 6 (nb201), or pass --space"
     )

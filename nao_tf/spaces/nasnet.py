@@ -191,9 +191,8 @@ class NasnetSpace(SearchSpace):
         parts = [p for p in text.strip().split(";") if p.strip()]
         if len(parts) != 2:
             raise ArchitectureError(
-                f"{self.name}: readable form needs two cells separated by ';' "
-                "('normal: (h0 sep3, h1 id) ... ; reduce: ...'), got "
-                f"{len(parts)}"
+                f"{self.name}: readable form has {len(parts)} cells, expected two separated by ';' "
+                "('normal: (h0 sep3, h1 id) ... ; reduce: ...')"
             )
         values: list[int] = []
         concats: list[str | None] = []

@@ -91,7 +91,7 @@ class RnnSpace(SearchSpace):
         nodes = re.findall(r"\(([^()]*)\)", text)
         if re.sub(r"\([^()]*\)", "", text).strip() or len(nodes) != NODES:
             raise ArchitectureError(
-                f"rnn: readable form needs {NODES} nodes '(sN activation)', got {len(nodes)}"
+                f"rnn: readable form has {len(nodes)} nodes, expected {NODES} like '(s0 relu)'"
             )
         values: list[int] = []
         for i, node in enumerate(nodes, start=1):
