@@ -79,7 +79,7 @@ def _unpickle(payload: bytes, what: str) -> dict:
     return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
 
 
-def _parse_batch(payload: bytes, what: str, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+def _parse_batch(payload: bytes, what: str, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(payload, what)
     if "data" not in batch or label_key not in batch:
         raise DataError(f"{what} lacks the 'data' or {label_key!r} entry of a CIFAR batch; the file is "
@@ -91,16 +91,19 @@ def _parse_batch(payload: bytes, what: str, label_key: str) -> tuple[np.ndarray,
                         f"the file is corrupt")
     if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"{what}: {len(data)} images but labels of shape {labels.shape}; the file is corrupt")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(f"{what}: labels outside 0..{num_classes - 1} (found {labels.min()}..{labels.max()}); "
+                        f"the file is corrupt or from another dataset")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels.astype(np.int64)
 
 
 def _assemble(layout: CifarLayout, payloads: dict[str, bytes], where: str) -> ImageData:
+    info = DATASETS[layout.name]
     parts = {}
     for split, members in (("train", layout.train), ("test", (layout.test,))):
-        batches = [_parse_batch(payloads[m], f"{where}/{m}", layout.label_key) for m in members]
+        batches = [_parse_batch(payloads[m], f"{where}/{m}", layout.label_key, info.num_classes) for m in members]
         parts[split] = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
-    info = DATASETS[layout.name]
     return ImageData(layout.name, parts["train"][0], parts["train"][1], parts["test"][0], parts["test"][1],
                      list(info.class_names), info.num_classes, source=where)
 

@@ -63,8 +63,11 @@ def load_tfds(name: str, data_dir: str | os.PathLike) -> ImageData:
         builder = tfds.builder(f"{name}:{version}", data_dir=str(data_dir))
         arrays = {}
         for split in ("train", "test"):
-            images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
-            arrays[split] = (np.asarray(images), np.asarray(labels))
+            # Batched iteration rather than batch_size=-1 (which aborts the process under tfds.testing.mock_data).
+            batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(10000)))
+            if not batches:
+                raise ValueError(f"the {split} split is empty")
+            arrays[split] = (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
     except (tf.errors.OpError, AssertionError, ValueError, KeyError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"the tensorflow-datasets copy of {name} in {str(where)!r} is incomplete or corrupt "
