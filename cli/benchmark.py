@@ -30,3 +30,20 @@ def register(sub: Any) -> None:
 
 def seed_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _add_lm(bench: Any) -> None:
+    parser = bench.add_parser("lm", help="RNN language model training/evaluation tokens/s (PTB NAONet cell)")
+    from nao_tf.children.lm_benchmark import add_arguments
+
+    add_arguments(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        from nao_tf.children.lm_benchmark import run_from_args
+
+        return _print_json(run_from_args(args))
+
+    parser.set_defaults(func=run)
+
+
+_SUBCOMMANDS.append(_add_lm)
