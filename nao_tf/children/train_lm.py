@@ -109,14 +109,14 @@ class LmTrainer:
     """Holds the corpus, the model, the compiled steps and the ASGD average; ``run()`` trains."""
 
     def __init__(self, config: LmConfig, output: str | Path | None = None, quiet: bool = False,
-                 corpus: Any = None) -> None:
+                 corpus: Any = None, shared: bool = False) -> None:
         from nao_tf._tf import import_tf_quietly
 
         import_tf_quietly()
         import tensorflow as tf
 
         from nao_tf.architectures import resolve
-        from nao_tf.children.lm import build_lm
+        from nao_tf.children.lm import build_lm, build_shared_lm
         from nao_tf.data.text import load_corpus
         from nao_tf.data.text_batches import batchify, check_bptt
         from nao_tf.seeding import set_global_seed
@@ -134,8 +134,13 @@ class LmTrainer:
         check_bptt(self.valid_data, config.bptt, "valid")
         check_bptt(self.test_data, config.bptt, "test")
         set_global_seed(config.seed)
-        self.model = build_lm(self.arch, len(self.corpus.vocab), config.hidden, seed=config.seed,
-                              tie_weights=config.tie_weights, **config.dropouts())
+        if shared:  # weight-sharing supernet: ``self.model.cell.set_arch`` picks the architecture
+            self.model = build_shared_lm(len(self.corpus.vocab), config.hidden, seed=config.seed,
+                                         tie_weights=config.tie_weights, **config.dropouts())
+            self.model.cell.set_arch(self.arch)
+        else:
+            self.model = build_lm(self.arch, len(self.corpus.vocab), config.hidden, seed=config.seed,
+                                  tie_weights=config.tie_weights, **config.dropouts())
         self.vars = list(self.model.trainable_variables)
         self.avg = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.vars]
         self.avg_count = tf.Variable(0.0, trainable=False)
@@ -350,9 +355,9 @@ class LmTrainer:
         from nao_tf.data.text import unigram_perplexity
 
         if self.output is not None and (self.output / "model.keras").exists():
-            from nao_tf.children.lm import RnnLanguageModel  # noqa: F401  (registration)
-
             import keras
+
+            from nao_tf.children.lm import RnnLanguageModel  # noqa: F401  (registration)
 
             best = keras.saving.load_model(self.output / "model.keras")
             for v, b in zip(self.vars, best.trainable_variables, strict=True):
@@ -497,3 +502,84 @@ def evaluate_lm(path: str | Path, dataset: str | None = None, data_dir: str | No
 def print_result(result: dict[str, Any]) -> None:
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+# ----- command-line options (used by ``nao-tf train`` / ``nao-tf evaluate`` for architectures of the rnn space)
+# (flag, dest, type, help); the LmConfig default is shown in --help.
+_LM_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--hidden", "hidden", int, "LM: embedding = hidden size"),
+    ("--bptt", "bptt", int, "LM: BPTT length (mean of the variable lengths)"),
+    ("--eval-batch-size", "eval_batch_size", int, "LM: batch size of validation/test"),
+    ("--clip", "clip", float, "LM: gradient-norm clip"),
+    ("--weight-decay", "weight_decay", float, "LM: L2 weight decay"),
+    ("--ar", "ar", float, "LM: activation regularization (alpha)"),
+    ("--tar", "tar", float, "LM: temporal activation regularization (beta)"),
+    ("--nonmono", "nonmono", int, "LM: switch to averaged SGD after this many non-improving evaluations"),
+    ("--max-steps", "max_steps", int, "LM: stop after this many training steps in total"),
+    ("--embed-dropout", "embed_dropout", float, "LM: embedding (whole-word) dropout"),
+    ("--input-dropout", "input_dropout", float, "LM: locked dropout on the embedded input"),
+    ("--x-dropout", "x_dropout", float, "LM: locked dropout on the cell input x"),
+    ("--hidden-dropout", "hidden_dropout", float, "LM: dropout on the cell's recurrent state"),
+    ("--output-dropout", "output_dropout", float, "LM: locked dropout on the RNN output"),
+    ("--log-every", "log_every", int, "LM: progress line every N steps"),
+)
+# Options the LM shares with other children; when another command module defines them first their value
+# counts only if the user changed it from that module's default (otherwise the LM recipe default applies).
+_SHARED_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--epochs", "epochs", int, "epochs (LM default 3000)"),
+    ("--batch-size", "batch_size", int, "batch size (LM default 64)"),
+    ("--lr", "lr", float, "learning rate (LM default 20, plain SGD)"),
+    ("--seed", "seed", int, "random seed (default 0)"),
+)
+
+
+def add_lm_arguments(parser: Any) -> None:
+    """Add the LM flags to a ``train`` parser, skipping any flag another module already defined."""
+    existing = set(getattr(parser, "_option_string_actions", {}))
+    defaults = LmConfig()
+    group = parser.add_argument_group("language models (architectures of the rnn space)")
+    taken: dict[str, Any] = {}
+    for flag, dest, kind, text in _SHARED_FLAGS + _LM_FLAGS:
+        if flag in existing:
+            taken[dest] = parser.get_default(dest)
+            continue
+        group.add_argument(flag, dest=dest, type=kind, default=None,
+                           help=f"{text} (default {getattr(defaults, dest)})")
+    for flag, dest, text in (("--no-tie-weights", "no_tie_weights", "LM: separate decoder weights"),
+                             ("--fixed-bptt", "fixed_bptt", "LM: constant BPTT length in training")):
+        if flag not in existing:
+            group.add_argument(flag, dest=dest, action="store_true", help=text)
+    if "--jit-compile" not in existing:
+        group.add_argument("--jit-compile", dest="jit_compile", action="store_true", help="LM: XLA-compile steps")
+    parser.set_defaults(lm_taken_defaults=taken)
+
+
+def lm_config_from_args(args: Any, arch: str) -> LmConfig:
+    """``LmConfig`` from parsed ``train`` flags: unset flags keep the paper's recipe."""
+    cfg = LmConfig(arch=arch)
+    taken = getattr(args, "lm_taken_defaults", {}) or {}
+    for _, dest, _, _ in _SHARED_FLAGS + _LM_FLAGS:
+        value = getattr(args, dest, None)
+        if value is None or (dest in taken and value == taken[dest]):
+            continue
+        setattr(cfg, dest, value)
+    dataset = getattr(args, "dataset", None)
+    if dataset:
+        from nao_tf.data.text import canonical_dataset
+
+        cfg.dataset = canonical_dataset(dataset)
+    cfg.data_dir = str(args.data_dir) if getattr(args, "data_dir", None) else None
+    cfg.tie_weights = not getattr(args, "no_tie_weights", False)
+    cfg.variable_bptt = not getattr(args, "fixed_bptt", False)
+    cfg.jit_compile = bool(getattr(args, "jit_compile", False))
+    return cfg
+
+
+def run_train_from_args(args: Any, arch: str) -> dict[str, Any]:
+    """What ``nao-tf train`` runs for an rnn-space architecture; prints progress, returns the result."""
+    cfg = lm_config_from_args(args, arch)
+    output = getattr(args, "output", None)
+    resume = bool(getattr(args, "resume", False))
+    if resume and isinstance(args.resume, str | os.PathLike):  # '--resume DIR' style
+        output = args.resume
+    return train_lm(cfg, output, resume=resume, quiet=bool(getattr(args, "quiet", False)))
