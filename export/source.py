@@ -1,0 +1,189 @@
+"""What ``nao-tf export`` takes: a ``.keras`` file or a run folder, loaded and checked to be a nao-tf model.
+
+A run folder (``nao-tf train``'s output) holds ``model.keras`` and ``config.json``; the config gives the
+dataset and the class names. A bare ``.keras`` file is exported with what the model itself says (architecture,
+normalization) and, when a ``config.json`` sits beside it, that too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nao_tf._tf import import_tf_quietly
+from nao_tf.export.metadata import METADATA_VERSION, ExportError, class_names_for
+
+MODEL_FILES = ("model.keras", "final/model.keras", "best/model.keras")
+
+
+@dataclass
+class Source:
+    """A loaded model ready to export: ``net`` is the Keras model every format is traced from."""
+
+    kind: str  # "cnn" or "lm"
+    path: Path  # what the user gave
+    model_file: Path
+    model: Any  # the model as loaded (a CNN's training model: aux head, drop-path)
+    net: Any  # what is exported: a CNN's inference model (logits only); an LM's model
+    meta: dict[str, Any]
+    input_shape: tuple[int, ...] = ()  # CNN: (H, W, C)
+    vocab_size: int = 0  # LM
+    state_sizes: tuple[int, ...] = ()  # LM: one [batch, size] state per layer
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def default_name(self) -> str:
+        stem = self.path.name if self.path.is_dir() else self.path.stem
+        cleaned = "".join(c if (c.isalnum() or c in "._-") else "_" for c in stem).strip("._")
+        return cleaned or "nao_tf_model"
+
+    def reference(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The Keras model's own outputs on NumPy inputs (the ground truth of verification)."""
+        import tensorflow as tf
+
+        if self.kind == "cnn":
+            logits = self.net(tf.constant(inputs["images"].astype(np.float32)), training=False)
+            logits = np.asarray(tf.cast(logits, tf.float32).numpy())
+            return {"logits": logits, "probabilities": softmax(logits)}
+        from nao_tf.export.lm import call_lm
+
+        states = [tf.constant(inputs[f"state_{i}"]) for i in range(len(self.state_sizes))]
+        logits, new_states = call_lm(self.net, tf.constant(inputs["tokens"]), states)
+        out = {"logits": np.asarray(tf.cast(logits, tf.float32).numpy())}
+        out.update({f"state_{i}": np.asarray(s.numpy()) for i, s in enumerate(new_states)})
+        return out
+
+    def call_lm(self, net: Any, tokens: Any, states: list[Any]) -> Any:
+        from nao_tf.export.lm import call_lm
+
+        return call_lm(net, tokens, states)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def find_model_file(path: Path) -> tuple[Path, Path | None]:
+    """``(model file, config.json or None)`` for a run folder or a ``.keras`` file."""
+    if not path.exists():
+        raise ExportError(f"{path}: no such file or folder; give a nao-tf .keras model or a run folder")
+    if path.is_dir():
+        for rel in MODEL_FILES:
+            if (path / rel).is_file():
+                config = path / "config.json"
+                return path / rel, (config if config.is_file() else None)
+        raise ExportError(f"{path}: no model.keras in this folder; it is not a nao-tf run folder "
+                          "(train one with 'nao-tf train')")
+    if path.suffix != ".keras":
+        raise ExportError(f"{path}: not a nao-tf model; expected a .keras file or a run folder")
+    config = path.parent / "config.json"
+    return path, (config if config.is_file() else None)
+
+
+def _read_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: unreadable config ({exc}); fix or remove it") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _load_keras(model_file: Path) -> Any:
+    import_tf_quietly()
+    import keras
+
+    import nao_tf  # noqa: F401  (registers nao-tf's Keras objects)
+
+    try:
+        return keras.saving.load_model(str(model_file), compile=False, safe_mode=True)
+    except Exception as exc:  # a user's file that is not a loadable Keras model: any loader error
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ExportError(f"{model_file}: not a nao-tf model (Keras cannot load it: {first})") from None
+
+
+def _nao_layers(model: Any) -> list[Any]:
+    import keras
+
+    found = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        name = keras.saving.get_registered_name(type(layer))
+        if name.startswith("nao_tf>"):
+            found.append(layer)
+    return found
+
+
+def load_source(path: str | Path) -> Source:
+    """Load and check the model to export; ``ExportError`` (one line) when it is not a nao-tf model."""
+    path = Path(path)
+    model_file, config_file = find_model_file(path)
+    config = _read_config(config_file)
+    model = _load_keras(model_file)
+    nao_layers = _nao_layers(model)
+    if not nao_layers:
+        raise ExportError(f"{model_file}: not a nao-tf model (none of its layers is a nao-tf layer); "
+                          "export models made by 'nao-tf train'")
+    inputs = model.inputs
+    if len(inputs) == 1 and len(inputs[0].shape) == 4:
+        return _cnn_source(path, model_file, model, config, nao_layers)
+    from nao_tf.export.lm import lm_source
+
+    return lm_source(path, model_file, model, config)
+
+
+def _first(config: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
+def base_meta(kind: str, config: dict[str, Any], arch: Any, space: Any) -> dict[str, Any]:
+    from nao_tf import __version__
+
+    return {
+        "metadata_version": METADATA_VERSION,
+        "producer": f"nao-tf {__version__}",
+        "kind": kind,
+        "architecture": str(arch) if arch is not None else None,
+        "space": space,
+        "dataset": _first(config, "dataset", "data.dataset", "data.name"),
+    }
+
+
+def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any], nao_layers: list[Any]) -> Source:
+    from nao_tf.children import cnn
+
+    net = cnn.inference_model(model)
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:] if d is not None)
+    if len(shape) != 3:
+        raise ExportError(f"{model_file}: the model's input has no fixed image size ({model.inputs[0].shape}); "
+                          "export models made by 'nao-tf train'")
+    norm = [layer for layer in nao_layers if type(layer).__name__ == "Normalize"]
+    normalization = ({"mean": list(norm[0].mean), "std": list(norm[0].std), "input_range": [0, 255]}
+                     if norm else None)
+    arch = _first(config, "arch", "architecture", "model.arch")
+    space = _first(config, "space", "model.space")
+    num_classes = int(net.outputs[0].shape[-1])
+    meta = base_meta("cnn", config, arch, space)
+    meta.update({
+        "input": {"name": "images", "dtype": "uint8", "shape": ["batch", *shape], "range": [0, 255]},
+        "input_shape": list(shape),
+        "num_classes": num_classes,
+        "class_names": class_names_for(meta["dataset"], num_classes, _first(config, "class_names",
+                                                                            "data.class_names")),
+        "normalization": normalization,
+        "outputs": ["logits", "probabilities"],
+    })
+    return Source("cnn", path, model_file, model, net, meta, input_shape=shape)
