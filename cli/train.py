@@ -1,0 +1,173 @@
+"""``nao-tf train ARCH``: train a network built from an architecture into a run folder.
+
+CNN architectures (``nasnet-ws`` / ``nasnet-full``) train with ``nao_tf.children.train_cnn``. Other spaces plug
+in through ``SPACE_TRAINERS`` (space name -> handler taking the parsed args) and ``ARGUMENT_GROUPS`` (functions
+that add their own argument group to the parser), e.g. the RNN language models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nao_tf.errors import ConfigError
+
+ARCH_HELP = "architecture: zoo name (e.g. NAONet-B), integer form, readable form or JSON file"
+
+# Extension points (other spaces): handler per space, and extra argument groups.
+SPACE_TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {}
+ARGUMENT_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = []
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default=None,
+                       help="embedded (default: Fashion-MNIST sample shipped with nao-tf), fashion_mnist, cifar10, "
+                            "cifar100")
+    group.add_argument("--data-dir", default=None, help="folder holding the dataset files (never downloads)")
+
+
+def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
+    net = parser.add_argument_group("CNN network (spec section 6)")
+    net.add_argument("--layers", type=_positive_int, help="cells per stage N (default 6)")
+    net.add_argument("--channels", type=_positive_int, help="filters F of the first stage (default 36)")
+    net.add_argument("--no-aux-head", dest="aux_head", action="store_false", default=None,
+                     help="no auxiliary head")
+    net.add_argument("--drop-path-keep", type=float, help="drop-path keep probability (default 0.8)")
+    net.add_argument("--dropout-keep", type=float, help="dropout keep probability before the classifier (0.6)")
+    rec = parser.add_argument_group("CNN recipe (spec section 7; defaults = CIFAR-10 NAONet-A-36)")
+    rec.add_argument("--epochs", type=_positive_int, help="epochs (default 600)")
+    rec.add_argument("--batch-size", type=_positive_int, help="global batch size (default 128)")
+    rec.add_argument("--lr", type=float, help="initial learning rate, cosine to --lr-min (default 0.025)")
+    rec.add_argument("--lr-min", type=float, help="final learning rate (default 0)")
+    rec.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
+    rec.add_argument("--weight-decay", type=float, help="L2 weight decay (default 3e-4)")
+    rec.add_argument("--grad-clip", type=float, help="global gradient-norm clip, 0 = off (default 5)")
+    rec.add_argument("--aux-weight", type=float, help="auxiliary loss weight (default 0.4)")
+    rec.add_argument("--cutout", type=_nonneg_int, help="cutout size, 0 = off (default 16 for 32x32 images)")
+    rec.add_argument("--no-augment", dest="augment", action="store_false", default=None,
+                     help="no random crop / flip / cutout")
+    rec.add_argument("--valid-size", type=_nonneg_int,
+                     help="hold out this many training images for validation (default 0: validate on test)")
+    rec.add_argument("--steps-per-epoch", type=_positive_int, help="at most this many batches per epoch")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    dev = parser.add_argument_group("devices")
+    dev.add_argument("--mixed-precision", action="store_true", default=None,
+                     help="float16 compute on GPU (bfloat16 on CPU)")
+    dev.add_argument("--xla", action="store_true", default=None, help="compile train/eval steps with XLA")
+    dev.add_argument("--cpu-replicas", type=_positive_int, default=1,
+                     help="split the CPU into K logical devices and mirror over them (testing tf.distribute)")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("train", help="train a network built from an architecture (run folder, resume)")
+    parser.add_argument("arch", nargs="?", help=ARCH_HELP + " (optional with --resume)")
+    add_data_arguments(parser)
+    add_cnn_arguments(parser)
+    add_device_arguments(parser)
+    run = parser.add_argument_group("run folder")
+    run.add_argument("--out", help="new run folder (default runs/train-<time>)")
+    run.add_argument("--resume", metavar="RUN", help="continue RUN from its last finished epoch")
+    run.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    for add in ARGUMENT_GROUPS:
+        add(parser)
+    parser.set_defaults(func=_train)
+
+
+CNN_KEYS = ("dataset", "data_dir", "epochs", "batch_size", "layers", "channels", "lr", "lr_min", "momentum",
+            "weight_decay", "grad_clip", "aux_head", "aux_weight", "drop_path_keep", "dropout_keep", "augment",
+            "cutout", "valid_size", "seed", "mixed_precision", "xla", "steps_per_epoch")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from nao_tf.architectures import resolve
+
+    if args.arch is None and args.resume is None:
+        raise ConfigError("give an architecture to train (e.g. 'nao-tf train NAONet-B') or --resume RUN")
+    space = None
+    if args.arch is not None:
+        space = resolve(args.arch).space
+    elif args.resume is not None:
+        space = _run_space(Path(args.resume))
+    if space in SPACE_TRAINERS:
+        return SPACE_TRAINERS[space](args)
+    if space not in ("nasnet-ws", "nasnet-full"):
+        raise ConfigError(f"nao-tf train has no trainer for architectures of space {space!r} yet")
+    return _train_cnn(args)
+
+
+def _run_space(run: Path) -> str:
+    from nao_tf.errors import RunFolderError
+    from nao_tf.runio import read_json
+
+    path = run / "config.json"
+    if not path.is_file():
+        raise RunFolderError(f"{run} is not a training run folder (no config.json); start one with 'nao-tf train'")
+    try:
+        return str(read_json(path).get("space", ""))
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{path} is unreadable ({exc}); the run folder is corrupt") from None
+
+
+def _train_cnn(args: argparse.Namespace) -> int:
+    from nao_tf.children import train_cnn
+
+    train_cnn.configure_cpu_replicas(args.cpu_replicas)
+    given = {k: getattr(args, k) for k in CNN_KEYS if getattr(args, k, None) is not None}
+    if args.resume:
+        run = Path(args.resume)
+        config, _ = train_cnn.read_run_config(run)
+        config.arch = args.arch or config.arch
+        for key, value in given.items():
+            setattr(config, key, value)
+    else:
+        config = train_cnn.TrainConfig(arch=args.arch, **given)
+        run = Path(args.out) if args.out else Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
+    summary = train_cnn.train_run(config, run, resume=bool(args.resume), verbose=0 if args.quiet else 1)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        acc = summary.get("final_val_accuracy")
+        acc_text = "n/a" if acc is None else f"{acc:.4f}"
+        print(f"trained {summary['epochs']} epochs into {summary['run']}: validation accuracy {acc_text}, "
+              f"{summary['params']} parameters; model: {summary['model']}")
+    return 0
+
+
+def _register_language_models() -> None:
+    """Architectures of the rnn space train as language models (``nao_tf.children.train_lm``)."""
+    from nao_tf.children import train_lm
+
+    SPACE_TRAINERS["rnn"] = train_lm.cli_train
+    ARGUMENT_GROUPS.append(train_lm.add_lm_arguments)
+
+
+_register_language_models()
