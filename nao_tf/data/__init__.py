@@ -1,7 +1,7 @@
 """Datasets and tf.data pipelines.
 
 Images (CNN children): ``load_images`` -> ``ImageData``, ``make_pipeline``, ``split_train_valid``,
-``DATASETS`` (see ``nao_tf.data.images``). Importing this package does not import TensorFlow.
+``DATASETS`` (see ``nao_tf.data.images``).
 """
 
 from __future__ import annotations

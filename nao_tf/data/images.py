@@ -182,20 +182,23 @@ class ImageData:
                 "test_size": len(self.x_test), "mean": list(self.mean), "std": list(self.std)}
 
 
-def channel_stats(images: np.ndarray, chunk: int = 8192) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and (population) standard deviation of uint8 NHWC ``images`` in 0..255 units."""
+def channel_stats(images: np.ndarray, chunk: int = 2048) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) standard deviation of uint8 NHWC ``images`` in 0..255 units.
+
+    Computed exactly from per-channel histograms (one ``bincount`` per chunk; no float copy of the images)."""
     c = images.shape[-1]
-    total = np.zeros(c, np.float64)
-    total_sq = np.zeros(c, np.float64)
+    offsets = (np.arange(c, dtype=np.uint16) * 256)[None, :]
+    hist = np.zeros(256 * c, np.int64)
     for start in range(0, len(images), chunk):
-        block = images[start:start + chunk].reshape(-1, c).astype(np.float64)
-        total += block.sum(axis=0)
-        total_sq += np.square(block).sum(axis=0)
-    count = images.size // c
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - np.square(mean), 0.0))
-    std = np.where(std > 0, std, 1.0)  # constant channel: avoid dividing by zero when normalizing
-    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+        block = images[start:start + chunk].reshape(-1, c).astype(np.uint16)
+        hist += np.bincount((block + offsets).ravel(), minlength=256 * c)
+    hist = hist.reshape(c, 256).astype(np.float64)
+    values = np.arange(256, dtype=np.float64)
+    count = hist.sum(axis=1)
+    mean = (hist * values).sum(axis=1) / count
+    var = (hist * np.square(values[None, :] - mean[:, None])).sum(axis=1) / count
+    std = np.where(var > 0, np.sqrt(var), 1.0)  # constant channel: avoid dividing by zero when normalizing
+    return tuple(float(m) for m in mean), tuple(float(v) for v in std)
 
 
 def check_image_shape(data: ImageData | np.ndarray, input_shape: Sequence[int | None]) -> None:
@@ -222,7 +225,7 @@ def load_images(name: str = DEFAULT_DATASET, data_dir: str | os.PathLike | None 
     it.
     """
     key = canonical_name(name)
-    if data_dir is not None:
+    if data_dir is not None and key != "embedded":
         data_dir = Path(data_dir).expanduser()
         if not data_dir.exists():
             raise DataError(f"data dir {str(data_dir)!r} does not exist; pass the folder that holds the "
