@@ -127,12 +127,16 @@ def export_model(model_or_run: str | Path, out: str | Path, formats: str | Itera
 
 def _describe(fmt: str, target: Path, source: Any, opset: int) -> str:
     if fmt == "savedmodel":
-        names = "images (uint8 [batch, " + ", ".join(map(str, source.input_shape)) + "])" \
-            if source.kind == "cnn" else "tokens (int32 [batch, time]), state_0.."
-        outs = "logits, probabilities" if source.kind == "cnn" else "logits, state_0.."
+        if source.kind == "cnn":
+            names = "images (uint8 [batch, " + ", ".join(map(str, source.input_shape)) + "])"
+            outs = "logits, probabilities"
+        else:
+            names = f"tokens (int32 [batch, time]), state (float32 [batch, {source.state_sizes[0]}])"
+            outs = "logits, next_state"
         return f"{target} (serving_default: {names} -> {outs}; TF Serving base path {target.parent})"
     if fmt == "onnx":
-        return f"{target / ONNX_FILE} (opset {opset}, dynamic batch)"
+        dynamic = "batch" if source.kind == "cnn" else "batch and time"
+        return f"{target / ONNX_FILE} (opset {opset}, dynamic {dynamic})"
     return str(target / TFLITE_FILE)
 
 
@@ -158,6 +162,8 @@ def _write_and_verify(source: Any, folder: Path, formats: list[str], opset: int,
 
         write_tflite(module, folder / TFLITE_FILE)
         files["tflite"] = TFLITE_FILE
+    if "vocab_file" in source.extra:
+        shutil.copyfile(source.extra["vocab_file"], folder / "vocab.txt")
     # Reload from disk: verification checks what was written, not what is still in memory.
     if "savedmodel" in formats:
         runners["savedmodel"] = SavedModelRunner(folder)

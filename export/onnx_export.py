@@ -53,7 +53,8 @@ def convert(serving: Any, meta: dict[str, Any], opset: int = DEFAULT_OPSET) -> A
         import tf2onnx
 
         concrete = serving.serve.get_concrete_function()
-        frozen = convert_variables_to_constants_v2(concrete)
+        # lower_control_flow=False keeps an RNN loop a functional While, which tf2onnx turns into an ONNX Loop.
+        frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
         graph_def = frozen.graph.as_graph_def()
         input_names = [t.name for t in frozen.inputs]
         output_names = [t.name for t in frozen.outputs]

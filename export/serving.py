@@ -3,8 +3,9 @@
 CNN: ``images`` (uint8, ``[batch, H, W, C]``, pixel values 0..255) in; the model's own normalization runs
 inside; ``logits`` and ``probabilities`` (float32, ``[batch, classes]``) out.
 
-LM: ``tokens`` (int32, ``[batch, time]``) and one float32 state tensor per layer (``state_0`` ...,
-``[batch, hidden]``) in; ``logits`` (``[batch, time, vocab]``) and the final states (``state_0`` ...) out.
+LM: ``tokens`` (int32, ``[batch, time]``) and ``state`` (float32, ``[batch, hidden]``; zeros to start) in;
+``logits`` (float32, ``[batch, time, vocab]``) and ``next_state`` out (feed it back as ``state`` with the next
+window; ONNX forbids an output named like an input, so the name differs in both formats alike).
 
 The function is registered as the ``serve`` endpoint of a ``keras.export.ExportArchive`` (Keras's own
 SavedModel writer, which becomes ``serving_default``). A plain ``tf.Module`` holding a Keras 3 model saves
@@ -46,13 +47,15 @@ def make_serving(source: Any) -> Serving:
 
     elif source.kind == "lm":
         signature = [tf.TensorSpec([None, None], tf.int32, name="tokens")]
-        signature += [tf.TensorSpec([None, size], tf.float32, name=f"state_{i}")
-                      for i, size in enumerate(source.state_sizes)]
+        signature += [tf.TensorSpec([None, size], tf.float32, name=name)
+                      for name, size in zip(source.state_names, source.state_sizes, strict=True)]
+        names = list(source.state_names)
 
         def serve(tokens, *states):
             logits, new_states = source.call_lm(net, tokens, list(states))
             out = {"logits": tf.cast(logits, tf.float32)}
-            out.update({f"state_{i}": tf.cast(s, tf.float32) for i, s in enumerate(new_states)})
+            out.update({f"next_{name}": tf.cast(s, tf.float32)
+                        for name, s in zip(names, new_states, strict=True)})
             return out
 
     else:

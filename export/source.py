@@ -32,7 +32,8 @@ class Source:
     meta: dict[str, Any]
     input_shape: tuple[int, ...] = ()  # CNN: (H, W, C)
     vocab_size: int = 0  # LM
-    state_sizes: tuple[int, ...] = ()  # LM: one [batch, size] state per layer
+    state_names: tuple[str, ...] = ()  # LM: the recurrent state tensors ([batch, size] each)
+    state_sizes: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -51,10 +52,11 @@ class Source:
             return {"logits": logits, "probabilities": softmax(logits)}
         from nao_tf.export.lm import call_lm
 
-        states = [tf.constant(inputs[f"state_{i}"]) for i in range(len(self.state_sizes))]
+        states = [tf.constant(inputs[name]) for name in self.state_names]
         logits, new_states = call_lm(self.net, tf.constant(inputs["tokens"]), states)
         out = {"logits": np.asarray(tf.cast(logits, tf.float32).numpy())}
-        out.update({f"state_{i}": np.asarray(s.numpy()) for i, s in enumerate(new_states)})
+        out.update({f"next_{name}": np.asarray(tf.cast(s, tf.float32).numpy())
+                    for name, s in zip(self.state_names, new_states, strict=True)})
         return out
 
     def call_lm(self, net: Any, tokens: Any, states: list[Any]) -> Any:
@@ -131,12 +133,17 @@ def load_source(path: str | Path) -> Source:
     if not nao_layers:
         raise ExportError(f"{model_file}: not a nao-tf model (none of its layers is a nao-tf layer); "
                           "export models made by 'nao-tf train'")
-    inputs = model.inputs
+    from nao_tf.children.lm import RnnLanguageModel
+
+    if isinstance(model, RnnLanguageModel):
+        from nao_tf.export.lm import lm_source
+
+        return lm_source(path, model_file, model, config)
+    inputs = getattr(model, "inputs", None) or []
     if len(inputs) == 1 and len(inputs[0].shape) == 4:
         return _cnn_source(path, model_file, model, config, nao_layers)
-    from nao_tf.export.lm import lm_source
-
-    return lm_source(path, model_file, model, config)
+    raise ExportError(f"{model_file}: a nao-tf model that is neither an image classifier (one image input) "
+                      "nor a language model; export the models 'nao-tf train' writes")
 
 
 def _first(config: dict[str, Any], *keys: str) -> Any:
@@ -150,15 +157,28 @@ def _first(config: dict[str, Any], *keys: str) -> Any:
 
 
 def base_meta(kind: str, config: dict[str, Any], arch: Any, space: Any) -> dict[str, Any]:
+    """Fields every export has; the architecture in integer and readable form when it parses."""
     from nao_tf import __version__
+    from nao_tf.architectures import resolve
+    from nao_tf.errors import ArchitectureError
+    from nao_tf.spaces import get_space
 
+    readable = None
+    if arch is not None:
+        try:
+            parsed = resolve(arch if not isinstance(arch, list | tuple) else " ".join(map(str, arch)), space)
+            arch, space = parsed.integers, parsed.space
+            readable = get_space(space).format_readable(parsed)
+        except ArchitectureError:  # a run config from another version: keep what it says
+            arch = str(arch)
     return {
         "metadata_version": METADATA_VERSION,
         "producer": f"nao-tf {__version__}",
         "kind": kind,
-        "architecture": str(arch) if arch is not None else None,
+        "architecture": arch,
+        "architecture_readable": readable,
         "space": space,
-        "dataset": _first(config, "dataset", "data.dataset", "data.name"),
+        "dataset": _first(config, "dataset", "config.dataset", "data.name", "corpus.dataset"),
     }
 
 
@@ -173,8 +193,8 @@ def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any]
     norm = [layer for layer in nao_layers if type(layer).__name__ == "Normalize"]
     normalization = ({"mean": list(norm[0].mean), "std": list(norm[0].std), "input_range": [0, 255]}
                      if norm else None)
-    arch = _first(config, "arch", "architecture", "model.arch")
-    space = _first(config, "space", "model.space")
+    arch = _first(config, "architecture", "arch", "config.arch")
+    space = _first(config, "space")
     num_classes = int(net.outputs[0].shape[-1])
     meta = base_meta("cnn", config, arch, space)
     meta.update({
