@@ -374,3 +374,28 @@ def test_split_train_valid_deterministic():
     for bad in (0, 40, -1):
         with pytest.raises(ConfigError):
             split_train_valid(data, bad, seed=0)
+
+
+def test_embedded_sample_script_is_reproducible_and_balanced(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_embedded_fashion_mnist.py"
+    spec = importlib.util.spec_from_file_location("make_embedded_fashion_mnist", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    arrays = write_fashion_mnist(tmp_path / "idx", n_train=50, n_test=20)
+    payload = script.make_sample(tmp_path / "idx", train_per_class=3, test_per_class=1, seed=0)
+    assert payload == script.make_sample(tmp_path / "idx", train_per_class=3, test_per_class=1, seed=0)
+    assert payload != script.make_sample(tmp_path / "idx", train_per_class=3, test_per_class=1, seed=1)
+    (tmp_path / "sample.npz").write_bytes(payload)
+    with np.load(tmp_path / "sample.npz") as npz:
+        assert npz["x_train"].shape == (30, 28, 28, 1) and npz["x_test"].shape == (10, 28, 28, 1)
+        np.testing.assert_array_equal(np.bincount(npz["y_train"]), np.full(10, 3))
+        np.testing.assert_array_equal(npz["x_train"][..., 0], arrays["x_train"][npz["train_index"]])
+        np.testing.assert_array_equal(npz["y_test"], arrays["y_test"][npz["test_index"]])
+    out = tmp_path / "written.npz"
+    assert script.main(["--idx-dir", str(tmp_path / "idx"), "--out", str(out), "--train-per-class", "3",
+                        "--test-per-class", "1"]) == 0
+    assert out.read_bytes() == payload
+    assert script.main(["--idx-dir", str(tmp_path / "idx"), "--out", str(out), "--train-per-class", "3",
+                        "--test-per-class", "1", "--check"]) == 0
