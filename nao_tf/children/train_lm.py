@@ -324,9 +324,10 @@ class LmTrainer:
                 self.best_valid = valid_ppl
                 self._save_best()
             previous = [h["valid_ppl"] for h in self.history]
-            # AWD-LSTM's rule: worse than the best evaluation before the last ``nonmono`` ones.
+            # AWD-LSTM's rule (ties count as no improvement): not better than the best evaluation before
+            # the last ``nonmono`` ones.
             if (not bool(self.averaging.numpy()) and len(previous) > cfg.nonmono
-                    and valid_ppl > min(previous[:-cfg.nonmono])):
+                    and valid_ppl >= min(previous[:-cfg.nonmono])):
                 self.averaging.assign(True)
                 self.avg_count.assign(0.0)
                 switched = True
@@ -436,7 +437,7 @@ def train_lm(config: LmConfig, output: str | Path | None = None, resume: bool = 
             trainer.restore()
             _log(quiet, f"resuming {out} after epoch {trainer.epoch} ({trainer.steps} steps)")
         elif not resume:
-            atomic_write_json(out / "config.json", {"kind": "lm", "config": config.to_dict(),
+            atomic_write_json(out / "config.json", {"kind": "lm", "space": "rnn", "config": config.to_dict(),
                                                     "architecture": trainer.arch.integers,
                                                     "corpus": trainer.corpus.summary()})
             atomic_write_text(out / "vocab.txt", trainer.corpus.vocab.to_text())
@@ -533,15 +534,21 @@ _SHARED_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
 )
 
 
+# LM option -> a flag of another module that means the same thing (used instead of adding a second flag).
+_ALIASES = {"clip": "--grad-clip"}
+
+
 def add_lm_arguments(parser: Any) -> None:
     """Add the LM flags to a ``train`` parser, skipping any flag another module already defined."""
-    existing = set(getattr(parser, "_option_string_actions", {}))
+    existing = getattr(parser, "_option_string_actions", {})
     defaults = LmConfig()
-    group = parser.add_argument_group("language models (architectures of the rnn space)")
+    group = parser.add_argument_group("language models (architectures of the rnn space; defaults = PTB recipe)")
     taken: dict[str, Any] = {}
     for flag, dest, kind, text in _SHARED_FLAGS + _LM_FLAGS:
-        if flag in existing:
-            taken[dest] = parser.get_default(dest)
+        alias = _ALIASES.get(dest)
+        if flag in existing or (alias is not None and alias in existing):
+            action = existing.get(flag) or existing[alias]
+            taken[dest] = (action.dest, parser.get_default(action.dest))
             continue
         group.add_argument(flag, dest=dest, type=kind, default=None,
                            help=f"{text} (default {getattr(defaults, dest)})")
@@ -549,8 +556,6 @@ def add_lm_arguments(parser: Any) -> None:
                              ("--fixed-bptt", "fixed_bptt", "LM: constant BPTT length in training")):
         if flag not in existing:
             group.add_argument(flag, dest=dest, action="store_true", help=text)
-    if "--jit-compile" not in existing:
-        group.add_argument("--jit-compile", dest="jit_compile", action="store_true", help="LM: XLA-compile steps")
     parser.set_defaults(lm_taken_defaults=taken)
 
 
@@ -559,9 +564,15 @@ def lm_config_from_args(args: Any, arch: str) -> LmConfig:
     cfg = LmConfig(arch=arch)
     taken = getattr(args, "lm_taken_defaults", {}) or {}
     for _, dest, _, _ in _SHARED_FLAGS + _LM_FLAGS:
-        value = getattr(args, dest, None)
-        if value is None or (dest in taken and value == taken[dest]):
-            continue
+        if dest in taken:  # defined by another module: counts only when changed from its default
+            other, default = taken[dest]
+            value = getattr(args, other, None)
+            if value is None or value == default:
+                continue
+        else:
+            value = getattr(args, dest, None)
+            if value is None:
+                continue
         setattr(cfg, dest, value)
     dataset = getattr(args, "dataset", None)
     if dataset:
@@ -571,15 +582,57 @@ def lm_config_from_args(args: Any, arch: str) -> LmConfig:
     cfg.data_dir = str(args.data_dir) if getattr(args, "data_dir", None) else None
     cfg.tie_weights = not getattr(args, "no_tie_weights", False)
     cfg.variable_bptt = not getattr(args, "fixed_bptt", False)
-    cfg.jit_compile = bool(getattr(args, "jit_compile", False))
+    cfg.jit_compile = bool(getattr(args, "xla", False) or getattr(args, "jit_compile", False))
     return cfg
 
 
-def run_train_from_args(args: Any, arch: str) -> dict[str, Any]:
-    """What ``nao-tf train`` runs for an rnn-space architecture; prints progress, returns the result."""
-    cfg = lm_config_from_args(args, arch)
-    output = getattr(args, "output", None)
-    resume = bool(getattr(args, "resume", False))
-    if resume and isinstance(args.resume, str | os.PathLike):  # '--resume DIR' style
-        output = args.resume
-    return train_lm(cfg, output, resume=resume, quiet=bool(getattr(args, "quiet", False)))
+def cli_train(args: Any) -> int:
+    """``nao-tf train`` for an rnn-space architecture (registered in ``nao_tf.cli.train.SPACE_TRAINERS``)."""
+    quiet = bool(getattr(args, "quiet", False))
+    if getattr(args, "resume", None):
+        output = Path(args.resume)
+        cfg = lm_config_from_args(args, args.arch or "PTB-NAONet")
+        result = train_lm(cfg, output, resume=True, quiet=quiet)
+    else:
+        cfg = lm_config_from_args(args, args.arch)
+        output = Path(args.out) if getattr(args, "out", None) else Path("runs") / time.strftime(
+            "train-%Y%m%d-%H%M%S")
+        result = train_lm(cfg, output, resume=False, quiet=quiet)
+    if getattr(args, "json", False):
+        print_result(result)
+    else:
+        print(f"trained {result['epochs']} epochs into {result['run_dir']}: valid perplexity "
+              f"{result['best_valid_ppl']:.2f}, test perplexity {result['test_ppl']:.2f} (unigram baseline "
+              f"{result['unigram_test_ppl']:.2f}); model: {Path(result['run_dir']) / 'model.keras'}")
+    return 0
+
+
+def add_lm_evaluate_arguments(parser: Any) -> None:
+    """Flags ``nao-tf evaluate`` needs for language models."""
+    existing = getattr(parser, "_option_string_actions", {})
+    group = parser.add_argument_group("language models")
+    if "--bptt" not in existing:
+        group.add_argument("--bptt", type=int, default=35, help="LM: evaluation window (default 35)")
+    if "--split" not in existing:
+        group.add_argument("--split", default="test", choices=("train", "valid", "test"),
+                           help="LM: split to evaluate (default test)")
+    if "--batch-size" in existing:
+        parser.set_defaults(lm_batch_default=parser.get_default("batch_size"))
+
+
+def cli_evaluate(args: Any) -> int:
+    """``nao-tf evaluate RUN`` for a language-model run folder: perplexity on the test split."""
+    batch = getattr(args, "batch_size", None)
+    if batch is None or batch == getattr(args, "lm_batch_default", None):
+        batch = LmConfig.eval_batch_size
+    if batch < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch}")
+    result = evaluate_lm(args.model, getattr(args, "dataset", None), getattr(args, "data_dir", None),
+                         split=getattr(args, "split", "test"), batch_size=batch, bptt=getattr(args, "bptt", 35))
+    result["model"] = str(args.model)
+    if getattr(args, "json", False):
+        print_result(result)
+    else:
+        print(f"{args.model}: {result['split']} perplexity {result['perplexity']:.2f} on {result['tokens']} "
+              f"{result['dataset']} tokens ({result['oov_tokens']} out-of-vocabulary tokens mapped to <unk>)")
+    return 0

@@ -1,0 +1,109 @@
+"""LM training and evaluation through the CLI: learning on the embedded corpus, resume, NaN stop, OOV, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from nao_tf.children.train_lm import LmConfig, LmTrainer, load_lm  # noqa: E402
+from nao_tf.data.text import load_corpus, unigram_perplexity  # noqa: E402
+
+TOY = ("--hidden", "48", "--batch-size", "20", "--bptt", "20", "--embed-dropout", "0", "--input-dropout", "0.1",
+       "--x-dropout", "0.1", "--hidden-dropout", "0.1", "--output-dropout", "0.2", "--log-every", "1000")
+
+
+def test_toy_lm_beats_unigram_through_cli(cli, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli("train", "PTB-NAONet", "--out", run, "--epochs", "3", "--quiet", "--json", *TOY)
+    assert code == 0, err
+    result = json.loads(out[out.index("{"):])
+    unigram = unigram_perplexity(load_corpus("embedded"), "valid")
+    assert result["unigram_valid_ppl"] == pytest.approx(unigram, rel=1e-4)
+    assert result["best_valid_ppl"] < 0.75 * unigram, result
+    assert result["test_ppl"] < 0.75 * result["unigram_test_ppl"]
+    for name in ("config.json", "vocab.txt", "model.keras", "state.npz", "state.json", "history.jsonl",
+                 "result.json"):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").iterdir())
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[-1]["valid_ppl"] < history[0]["valid_ppl"]
+
+    code, out, err = cli("evaluate", run, "--json")
+    assert code == 0, err
+    ev = json.loads(out)
+    assert ev["perplexity"] == pytest.approx(result["test_ppl"], rel=1e-4)
+    assert ev["oov_tokens"] == result["test_oov_tokens"] > 0
+
+    # resume: continues after epoch 3 from the saved state
+    code, out, err = cli("train", "--resume", run, "--epochs", "4", "--quiet", "--json")
+    assert code == 0, err
+    assert json.loads(out[out.index("{"):])["epochs"] == 4
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+
+    # NaN: an absurd learning rate diverges; one-line error, exit 2, last good epoch kept
+    before = (run / "model.keras").read_bytes()
+    code, out, err = cli("train", "--resume", run, "--epochs", "5", "--lr", "1e30", "--quiet")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "NaN or infinite" in err and "epoch (4) is kept" in err
+    assert json.loads((run / "state.json").read_text())["epoch"] == 4
+    assert (run / "model.keras").read_bytes() == before
+
+    # a new run into a used folder is refused
+    code, _, err = cli("train", "PTB-NAONet", "--out", run, "--epochs", "1", *TOY)
+    assert code == 2 and "--resume" in err
+
+
+def test_ptb_files_train_and_oov_at_evaluation(cli, tmp_path):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    words = [f"w{i}" for i in range(30)]
+    g = np.random.default_rng(0)
+    lines = [" ".join(g.choice(words, 8)) for _ in range(60)]
+    (data / "ptb.train.txt").write_text("\n".join(lines) + "\n")
+    (data / "ptb.valid.txt").write_text("\n".join(lines[:10]) + "\n")
+    (data / "ptb.test.txt").write_text("w1 w2 unseen w3 also_unseen w4 w5 w6 w7 w8\n" * 3)
+    run = tmp_path / "run"
+    code, _, err = cli("train", "PTB-NAONet", "--dataset", "ptb", "--data-dir", data, "--out", run,
+                       "--epochs", "1", "--hidden", "8", "--batch-size", "4", "--bptt", "6",
+                       "--eval-batch-size", "2", "--quiet")
+    assert code == 0, err
+    model, vocab = load_lm(run)
+    assert len(vocab) == 32 and model.vocab_size == 32
+    code, out, err = cli("evaluate", run, "--json", "--batch-size", "2", "--bptt", "4")
+    assert code == 0, err
+    ev = json.loads(out)
+    assert ev["oov_tokens"] == 6 and ev["dataset"] == "ptb" and np.isfinite(ev["perplexity"])
+
+
+def test_averaging_switch_and_no_output():
+    corpus = load_corpus("embedded")
+    cfg = LmConfig(hidden=8, batch_size=40, eval_batch_size=40, bptt=30, epochs=4, nonmono=1, lr=0.0,
+                   embed_dropout=0, input_dropout=0, x_dropout=0, hidden_dropout=0, output_dropout=0)
+    trainer = LmTrainer(cfg, None, quiet=True, corpus=corpus)
+    result = trainer.run()  # lr 0: validation never improves -> switch to averaged SGD after nonmono + 1 evals
+    flags = [h["averaging"] for h in trainer.history]
+    assert flags == [False, False, True, True]
+    assert result["averaged"] and "run_dir" not in result
+
+
+def test_bad_input_one_line_exit_2(cli, tmp_path):
+    code, _, err = cli("train", "PTB-NAONet", "--out", tmp_path / "r", "--bptt", "100000", "--quiet")
+    assert code == 2 and "BPTT length 100000" in err and err.strip().count("\n") == 0
+    code, _, err = cli("train", "PTB-NAONet", "--out", tmp_path / "r2", "--output-dropout", "1.5")
+    assert code == 2 and "--output-dropout" in err
+    code, _, err = cli("evaluate", tmp_path / "nothing")
+    assert code == 2
+    proc = subprocess.run([sys.executable, "-m", "nao_tf.cli.main", "train", "PTB-NAONet", "--dataset",
+                           "wikitext2", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r3")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "missing split file" in proc.stderr and "wiki.train.tokens" in proc.stderr
