@@ -24,8 +24,8 @@ Where data comes from (see ``load_images``):
   ``~/tensorflow_datasets``, if they exist.
 
 Horizontal flips are on for every dataset, Fashion-MNIST included: all ten Fashion-MNIST classes keep their
-label when mirrored (a mirrored sneaker is a sneaker), and flips are the usual augmentation in Fashion-MNIST
-benchmarks. Pass ``flip=False`` to ``make_pipeline`` to turn them off.
+label when mirrored (a mirrored sneaker is a sneaker), and flips are a common augmentation for Fashion-MNIST.
+Pass ``flip=False`` to ``make_pipeline`` to turn them off.
 """
 
 from __future__ import annotations
