@@ -157,7 +157,8 @@ class LmTrainer:
         cfg, model = self.config, self.model
         spec = tf.TensorSpec([cfg.batch_size, None], tf.int32)
 
-        @tf.function(input_signature=[spec, spec, tf.TensorSpec([], tf.float32)], jit_compile=cfg.jit_compile)
+        @tf.function(input_signature=[spec, spec, tf.TensorSpec([], tf.float32)], jit_compile=cfg.jit_compile,
+                     autograph=False)
         def train_step(x, y, lr):
             with tf.GradientTape() as tape:
                 logits, new_state, raw, dropped = model.forward(x, self.state, training=True)
@@ -185,7 +186,7 @@ class LmTrainer:
         espec = tf.TensorSpec([None, None], tf.int32)
 
         @tf.function(input_signature=[espec, espec, tf.TensorSpec([None, cfg.hidden], tf.float32)],
-                     jit_compile=cfg.jit_compile)
+                     jit_compile=cfg.jit_compile, autograph=False)
         def eval_step(x, y, state):
             logits, new_state = model.step(x, state)
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
@@ -268,7 +269,8 @@ class LmTrainer:
         self.avg_count.assign(float(meta["avg_count"]))
 
     # ----- training -------------------------------------------------------------------------------------
-    def run(self) -> dict[str, Any]:
+    def run(self, test: bool = True) -> dict[str, Any]:
+        """Train up to ``epochs`` / ``max_steps``; ``test=False`` skips the test-split evaluation."""
         import tensorflow as tf
 
         from nao_tf.data.text_batches import bptt_windows, count_windows
@@ -343,7 +345,7 @@ class LmTrainer:
             _log(self.quiet, f"epoch {epoch} | train ppl {entry['train_ppl']:.2f} | valid ppl {valid_ppl:.2f}"
                              f"{' (best)' if improved else ''}"
                              f"{' | switching to averaged SGD' if switched else ''}")
-        return self._finish()
+        return self._finish(test)
 
     def _diverged(self, epoch: int, step: int) -> None:
         where = f" in {self.output}" if self.output is not None else ""
@@ -352,7 +354,7 @@ class LmTrainer:
         raise TrainingDivergedError(
             f"loss became NaN or infinite at epoch {epoch} step {step}; {kept}; lower --lr or --clip")
 
-    def _finish(self) -> dict[str, Any]:
+    def _finish(self, test: bool = True) -> dict[str, Any]:
         from nao_tf.data.text import unigram_perplexity
 
         if self.output is not None and (self.output / "model.keras").exists():
@@ -364,7 +366,7 @@ class LmTrainer:
             for v, b in zip(self.vars, best.trainable_variables, strict=True):
                 v.assign(b)
             self.averaging.assign(False)
-        test_ppl = self.evaluate(self.test_data)
+        test_ppl = self.evaluate(self.test_data) if test else float("nan")
         result = {
             "architecture": self.arch.integers,
             "dataset": self.corpus.name,
@@ -373,7 +375,7 @@ class LmTrainer:
             "epochs": self.epoch,
             "steps": self.steps,
             "best_valid_ppl": round(self.best_valid, 3),
-            "test_ppl": round(test_ppl, 3),
+            "test_ppl": round(test_ppl, 3) if test else None,
             "unigram_valid_ppl": round(unigram_perplexity(self.corpus, "valid"), 3),
             "unigram_test_ppl": round(unigram_perplexity(self.corpus, "test"), 3),
             "averaged": any(h["averaging"] for h in self.history),
