@@ -4,9 +4,10 @@
   paper's recipe at a small size), score = best validation perplexity.
 * ``LmSharedEvaluator`` (NAO-WS): one weight-sharing LM (``SharedNaoRnnCell``: a matrix for every
   (node, predecessor) pair; the architecture is an int32 tensor, so one compiled training step and one
-  compiled evaluation step serve every architecture). Each ``evaluate`` call first trains the shared weights
-  for ``train_steps`` minibatches, each with an architecture drawn uniformly from every architecture seen so
-  far (the pool), then scores the requested architectures on the same ``eval_windows`` validation windows.
+  compiled evaluation step serve every architecture). ``begin_round`` trains the shared weights for
+  ``train_steps`` minibatches, each with an architecture drawn uniformly from every architecture seen so far
+  (the pool); ``evaluate`` scores architectures on the same ``eval_windows`` validation windows. The supernet
+  weights, the pool and the data position are saved with the search (``save_state``) for resume.
 
 Both read the corpus once (``embedded`` by default; ``ptb``/``wikitext2`` from ``data_dir``).
 """
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nao_tf.errors import ConfigError
+from nao_tf.errors import ConfigError, RunFolderError
+from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_json
+from nao_tf.search.evaluator import Evaluation, Evaluator
 from nao_tf.spaces.base import Architecture
 from nao_tf.spaces.rnn import RNN
 
@@ -45,87 +49,80 @@ def _finite(ppl: float, vocab_size: int) -> float:
     return ppl if math.isfinite(ppl) else 2.0 * vocab_size
 
 
-@dataclass
-class LmChildEvaluator:
-    """Train each cell briefly as its own LM; score = validation perplexity (``mode = 'min'``)."""
+class LmChildEvaluator(Evaluator):
+    """Train each cell briefly as its own LM; score = best validation perplexity (``mode = 'min'``)."""
 
-    dataset: str = "embedded"
-    data_dir: str | None = None
-    epochs: int = 1
-    max_steps: int | None = None
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
-    mode: str = "min"
-    metric: str = "valid_ppl"
+    name = "lm-child"
 
-    def __post_init__(self) -> None:
+    def __init__(self, dataset: str = "embedded", data_dir: str | None = None, epochs: int = 1,
+                 max_steps: int | None = None, seed: int = 0, options: dict[str, Any] | None = None) -> None:
         from nao_tf.data.text import load_corpus
-
-        self.space = RNN
-        self.corpus = load_corpus(self.dataset, self.data_dir)
-        self.config = _config(self.seed, {**self.options, "epochs": self.epochs, "max_steps": self.max_steps,
-                                          "dataset": self.corpus.name, "data_dir": self.data_dir})
-        self._check_sizes()
-
-    def _check_sizes(self) -> None:
         from nao_tf.data.text_batches import batchify, check_bptt
 
-        check_bptt(batchify(self.corpus.train, self.config.batch_size, "train"), self.config.bptt, "train")
-        check_bptt(batchify(self.corpus.valid, self.config.eval_batch_size, "valid"), self.config.bptt, "valid")
+        super().__init__(RNN, "min")
+        self.data_dir = data_dir
+        self.seed = seed
+        self.corpus = load_corpus(dataset, data_dir)
+        self.settings = _config(seed, {**(options or {}), "epochs": epochs, "max_steps": max_steps,
+                                       "dataset": self.corpus.name, "data_dir": data_dir})
+        cfg = self.settings
+        check_bptt(batchify(self.corpus.train, cfg.batch_size, "train"), cfg.bptt, "train")
+        check_bptt(batchify(self.corpus.valid, cfg.eval_batch_size, "valid"), cfg.bptt, "valid")
 
-    def evaluate_one(self, arch: Architecture) -> tuple[float, dict[str, Any]]:
+    def evaluate_one(self, arch: Architecture) -> Evaluation:
         from nao_tf.children.train_lm import LmTrainer
         from nao_tf.errors import TrainingDivergedError
 
         RNN.check_space(arch)
-        cfg = _config(self.seed, {**self.config.to_dict(), "arch": arch.integers})
+        cfg = _config(self.seed, {**self.settings.to_dict(), "arch": arch.integers})
         start = time.perf_counter()
         trainer = LmTrainer(cfg, None, quiet=True, corpus=self.corpus)
         try:
-            result = trainer.run(test=False)
-            ppl, diverged = float(result["best_valid_ppl"]), False
+            ppl, diverged = float(trainer.run(test=False)["best_valid_ppl"]), False
         except TrainingDivergedError:
             ppl, diverged = float("inf"), True
-        return _finite(ppl, len(self.corpus.vocab)), {"valid_ppl": ppl, "steps": trainer.steps, "diverged": diverged,
-                              "seconds": round(time.perf_counter() - start, 2)}
+        return Evaluation(arch, _finite(ppl, len(self.corpus.vocab)),
+                          {"valid_ppl": None if diverged else ppl, "steps": trainer.steps, "diverged": diverged,
+                           "seconds": round(time.perf_counter() - start, 2)})
 
-    def evaluate(self, archs: list[Architecture]) -> list[tuple[float, dict[str, Any]]]:
+    def evaluate(self, archs: Sequence[Architecture]) -> list[Evaluation]:
         return [self.evaluate_one(a) for a in archs]
 
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "metric": "valid_ppl", "child": self.settings.to_dict()}
 
-@dataclass
-class LmSharedEvaluator:
+
+class LmSharedEvaluator(Evaluator):
     """Weight-sharing evaluator: one supernet LM, the architecture passed as a tensor (``mode = 'min'``)."""
 
-    dataset: str = "embedded"
-    data_dir: str | None = None
-    train_steps: int = 100
-    eval_windows: int = 1
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
-    mode: str = "min"
-    metric: str = "valid_ppl_shared"
+    name = "lm-ws"
+    STATE_FILE = "lm_supernet.npz"
+    META_FILE = "lm_supernet.json"
 
-    def __post_init__(self) -> None:
+    def __init__(self, dataset: str = "embedded", data_dir: str | None = None, train_steps: int = 100,
+                 eval_windows: int = 1, seed: int = 0, options: dict[str, Any] | None = None) -> None:
         import tensorflow as tf
 
         from nao_tf.children.train_lm import LmTrainer
         from nao_tf.data.text import load_corpus
         from nao_tf.seeding import rng
 
-        if self.train_steps < 0:
-            raise ConfigError(f"weight-sharing train steps must be >= 0, got {self.train_steps}")
-        if self.eval_windows < 1:
-            raise ConfigError(f"weight-sharing evaluation windows must be >= 1, got {self.eval_windows}")
-        self.space = RNN
-        self.corpus = load_corpus(self.dataset, self.data_dir)
-        cfg = _config(self.seed, {**self.options, "dataset": self.corpus.name, "data_dir": self.data_dir,
-                                  "variable_bptt": False})
+        super().__init__(RNN, "min")
+        if train_steps < 0:
+            raise ConfigError(f"weight-sharing train steps must be >= 0, got {train_steps}")
+        if eval_windows < 1:
+            raise ConfigError(f"weight-sharing evaluation windows must be >= 1, got {eval_windows}")
+        self.train_steps = int(train_steps)
+        self.eval_windows = int(eval_windows)
+        self.seed = seed
+        self.corpus = load_corpus(dataset, data_dir)
+        cfg = _config(seed, {**(options or {}), "dataset": self.corpus.name, "data_dir": data_dir,
+                             "variable_bptt": False})
         self.trainer = LmTrainer(cfg, None, quiet=True, corpus=self.corpus, shared=True)
-        self.config = cfg
+        self.settings = cfg
         self.pool: list[Architecture] = []
         self._seen: set[Architecture] = set()
-        self._rng = rng(self.seed, 61)
+        self._rng = rng(seed, 61)
         self._pos = 0
         self.total_steps = 0
         self._lr = tf.constant(cfg.lr, tf.float32)
@@ -135,11 +132,18 @@ class LmSharedEvaluator:
             raise ConfigError(f"the valid split holds {windows} windows of {cfg.bptt} tokens at batch "
                               f"{cfg.eval_batch_size}, fewer than the {self.eval_windows} to score on")
 
+    def _add(self, archs: Sequence[Architecture]) -> None:
+        for a in archs:
+            RNN.check_space(a)
+            if a not in self._seen:
+                self._seen.add(a)
+                self.pool.append(a)
+
     def train(self, steps: int) -> float:
         """``steps`` minibatches of supernet training, each with a uniformly drawn pool architecture."""
         if not self.pool or steps <= 0:
             return float("nan")
-        cfg, data = self.config, self.trainer.train_data
+        cfg, data = self.settings, self.trainer.train_data
         losses = []
         for _ in range(steps):
             if self._pos + cfg.bptt + 1 > data.shape[1]:
@@ -152,28 +156,67 @@ class LmSharedEvaluator:
             losses.append(self.trainer.train_step(x, y, self._lr))
             self._pos += cfg.bptt
         self.total_steps += steps
-        values = [float(v) for v in losses]
-        return float(np.mean(values))
+        self.last_loss = float(np.mean([float(v) for v in losses]))
+        return self.last_loss
+
+    def begin_round(self, round_index: int, pool: Sequence[Architecture]) -> None:
+        self._add(pool)
+        self.train(self.train_steps)
 
     def score(self, arch: Architecture) -> float:
         """Validation perplexity of ``arch`` with the shared weights on the first ``eval_windows`` windows."""
-        cfg = self.config
-        self.trainer.model.cell.set_arch(arch)
-        streams = self.trainer.valid_data[:, : self.eval_windows * cfg.bptt + 1]
         from nao_tf.children.train_lm import evaluate_streams
 
+        cfg = self.settings
+        self.trainer.model.cell.set_arch(arch)
+        streams = self.trainer.valid_data[:, : self.eval_windows * cfg.bptt + 1]
         return evaluate_streams(self.trainer.eval_step, streams, cfg.bptt, cfg.hidden)
 
-    def evaluate(self, archs: list[Architecture]) -> list[tuple[float, dict[str, Any]]]:
-        for a in archs:
-            RNN.check_space(a)
-            if a not in self._seen:
-                self._seen.add(a)
-                self.pool.append(a)
-        loss = self.train(self.train_steps)
+    def evaluate(self, archs: Sequence[Architecture]) -> list[Evaluation]:
+        self._add(archs)
+        if self.total_steps == 0:  # used without the loop's begin_round: train once before scoring
+            self.train(self.train_steps)
         out = []
         for a in archs:
             ppl = self.score(a)
-            out.append((_finite(ppl, len(self.corpus.vocab)), {"valid_ppl": ppl, "supernet_steps": self.total_steps,
-                                       "supernet_train_loss": loss}))
+            out.append(Evaluation(a, _finite(ppl, len(self.corpus.vocab)),
+                                  {"valid_ppl": ppl if math.isfinite(ppl) else None,
+                                   "supernet_steps": self.total_steps}))
         return out
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "metric": "valid_ppl (shared weights)", "train_steps": self.train_steps,
+                "eval_windows": self.eval_windows, "supernet": self.settings.to_dict()}
+
+    # ----- resume -----------------------------------------------------------------------------------------
+    def save_state(self, run_dir: Path) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, *[v.numpy() for v in self.trainer.vars], state=self.trainer.state.numpy())
+        atomic_write_bytes(Path(run_dir) / self.STATE_FILE, buf.getvalue())
+        atomic_write_json(Path(run_dir) / self.META_FILE, {
+            "pool": [list(a.values) for a in self.pool], "pos": self._pos, "total_steps": self.total_steps,
+            "rng": self._rng.bit_generator.state})
+
+    def load_state(self, run_dir: Path) -> None:
+        run_dir = Path(run_dir)
+        if not (run_dir / self.META_FILE).is_file():
+            return  # nothing saved yet: the search stopped before its first round
+        try:
+            meta = read_json(run_dir / self.META_FILE)
+            with np.load(run_dir / self.STATE_FILE) as data:
+                weights = [data[f"arr_{i}"] for i in range(len(self.trainer.vars))]
+                state = data["state"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise RunFolderError(f"cannot resume the weight-sharing LM from {run_dir}: {exc}") from None
+        for v, w in zip(self.trainer.vars, weights, strict=True):
+            if tuple(v.shape) != w.shape:
+                raise RunFolderError(f"{run_dir / self.STATE_FILE} does not fit this supernet (other --hidden?)")
+            v.assign(w)
+        self.trainer.state.assign(state)
+        self.pool = [RNN.make(v) for v in meta["pool"]]
+        self._seen = set(self.pool)
+        self._pos = int(meta["pos"])
+        self.total_steps = int(meta["total_steps"])
+        self._rng.bit_generator.state = meta["rng"]
