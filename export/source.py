@@ -8,6 +8,7 @@ normalization) and, when a ``config.json`` sits beside it, that too.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,35 @@ def find_model_file(path: Path) -> tuple[Path, Path | None]:
                           "(train one with 'nao-tf train')")
     if path.suffix != ".keras":
         raise ExportError(f"{path}: not a nao-tf model; expected a .keras file or a run folder")
-    config = path.parent / "config.json"
-    return path, (config if config.is_file() else None)
+    # A run's config sits beside model.keras, or one level up for checkpoints/epoch-NNNN.keras.
+    for folder in (path.parent, path.parent.parent):
+        if (folder / "config.json").is_file() and (folder / "model.keras").is_file():
+            return path, folder / "config.json"
+    return path, None
+
+
+def check_keras_archive(model_file: Path) -> None:
+    """A fast, TensorFlow-free check that ``model_file`` is a Keras archive holding nao-tf layers: a wrong file
+    fails with one line before TensorFlow starts (and prints its own start-up lines)."""
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise ExportError(f"{model_file}: not a nao-tf model (not a Keras .keras archive)") from None
+
+    def has_nao_layer(node: Any) -> bool:
+        if isinstance(node, dict):
+            name = node.get("registered_name")
+            if isinstance(name, str) and name.startswith("nao_tf>"):
+                return True
+            return any(has_nao_layer(v) for v in node.values())
+        if isinstance(node, list):
+            return any(has_nao_layer(v) for v in node)
+        return False
+
+    if not has_nao_layer(config):
+        raise ExportError(f"{model_file}: not a nao-tf model (none of its layers is a nao-tf layer); "
+                          "export models made by 'nao-tf train'")
 
 
 def _read_config(path: Path | None) -> dict[str, Any]:
@@ -128,6 +156,7 @@ def load_source(path: str | Path) -> Source:
     path = Path(path)
     model_file, config_file = find_model_file(path)
     config = _read_config(config_file)
+    check_keras_archive(model_file)
     model = _load_keras(model_file)
     nao_layers = _nao_layers(model)
     if not nao_layers:
