@@ -232,6 +232,8 @@ class LmTrainer:
             return
         arrays = {f"w{i}": v.numpy() for i, v in enumerate(self.vars)}
         arrays.update({f"a{i}": a.numpy() for i, a in enumerate(self.avg)})
+        # dropout seed-generator states, so that a resumed run draws the masks an uninterrupted one would
+        arrays.update({f"n{i}": v.numpy() for i, v in enumerate(self.model.non_trainable_variables)})
         import io
 
         buf = io.BytesIO()
@@ -252,6 +254,8 @@ class LmTrainer:
             with np.load(self.output / "state.npz") as data:
                 weights = [data[f"w{i}"] for i in range(len(self.vars))]
                 avgs = [data[f"a{i}"] for i in range(len(self.avg))]
+                extra = [data[f"n{i}"] for i in range(len(self.model.non_trainable_variables))
+                         if f"n{i}" in data]
         except (OSError, KeyError, ValueError) as exc:
             raise RunFolderError(f"cannot resume from {self.output}: training state unreadable ({exc}); "
                                  "start a new run with another --output") from None
@@ -261,6 +265,8 @@ class LmTrainer:
             v.assign(w)
         for a, w in zip(self.avg, avgs, strict=True):
             a.assign(w)
+        for v, w in zip(self.model.non_trainable_variables, extra, strict=False):
+            v.assign(w)
         self.epoch = int(meta["epoch"])
         self.steps = int(meta["steps"])
         self.best_valid = float(meta["best_valid_ppl"])

@@ -127,6 +127,7 @@ class LmSharedEvaluator(Evaluator):
         self.total_steps = 0
         self._lr = tf.constant(cfg.lr, tf.float32)
         self._tf = tf
+        self._seed_vars = [v for v in self.trainer.model.non_trainable_variables if "seed_generator" in v.path]
         windows = (self.trainer.valid_data.shape[1] - 1) // cfg.bptt
         if windows < self.eval_windows:
             raise ConfigError(f"the valid split holds {windows} windows of {cfg.bptt} tokens at batch "
@@ -151,13 +152,20 @@ class LmSharedEvaluator(Evaluator):
                 self.trainer.state.assign(self._tf.zeros_like(self.trainer.state))
             arch = self.pool[int(self._rng.integers(len(self.pool)))]
             self.trainer.model.cell.set_arch(arch)
+            self._reseed()
             x = data[:, self._pos:self._pos + cfg.bptt]
             y = data[:, self._pos + 1:self._pos + 1 + cfg.bptt]
             losses.append(self.trainer.train_step(x, y, self._lr))
             self._pos += cfg.bptt
-        self.total_steps += steps
+            self.total_steps += 1
         self.last_loss = float(np.mean([float(v) for v in losses]))
         return self.last_loss
+
+    def _reseed(self) -> None:
+        """Dropout masks of a training step depend only on (seed, step number): Keras draws an unused
+        recurrent mask at evaluation too, so the generators' own counters depend on how often we scored."""
+        for i, var in enumerate(self._seed_vars):
+            var.assign(np.array([self.seed * 1009 + i, self.total_steps * 64], dtype=var.dtype))
 
     def begin_round(self, round_index: int, pool: Sequence[Architecture]) -> None:
         self._add(pool)
@@ -189,11 +197,15 @@ class LmSharedEvaluator(Evaluator):
                 "eval_windows": self.eval_windows, "supernet": self.settings.to_dict()}
 
     # ----- resume -----------------------------------------------------------------------------------------
+    def _saved_vars(self) -> list[Any]:
+        """Weights and the dropout seed-generator states (so a resumed search draws the same masks)."""
+        return list(self.trainer.vars) + list(self.trainer.model.non_trainable_variables)
+
     def save_state(self, run_dir: Path) -> None:
         import io
 
         buf = io.BytesIO()
-        np.savez(buf, *[v.numpy() for v in self.trainer.vars], state=self.trainer.state.numpy())
+        np.savez(buf, *[v.numpy() for v in self._saved_vars()], state=self.trainer.state.numpy())
         atomic_write_bytes(Path(run_dir) / self.STATE_FILE, buf.getvalue())
         atomic_write_json(Path(run_dir) / self.META_FILE, {
             "pool": [list(a.values) for a in self.pool], "pos": self._pos, "total_steps": self.total_steps,
@@ -206,11 +218,11 @@ class LmSharedEvaluator(Evaluator):
         try:
             meta = read_json(run_dir / self.META_FILE)
             with np.load(run_dir / self.STATE_FILE) as data:
-                weights = [data[f"arr_{i}"] for i in range(len(self.trainer.vars))]
+                weights = [data[f"arr_{i}"] for i in range(len(self._saved_vars()))]
                 state = data["state"]
         except (OSError, KeyError, ValueError) as exc:
             raise RunFolderError(f"cannot resume the weight-sharing LM from {run_dir}: {exc}") from None
-        for v, w in zip(self.trainer.vars, weights, strict=True):
+        for v, w in zip(self._saved_vars(), weights, strict=True):
             if tuple(v.shape) != w.shape:
                 raise RunFolderError(f"{run_dir / self.STATE_FILE} does not fit this supernet (other --hidden?)")
             v.assign(w)

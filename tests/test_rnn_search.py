@@ -1,0 +1,55 @@
+"""RNN-space search: child-training and weight-sharing evaluators (perplexity, mode min)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+import nao_tf  # noqa: E402
+from nao_tf.search.lm_eval import LmChildEvaluator, LmSharedEvaluator  # noqa: E402
+from nao_tf.seeding import rng  # noqa: E402
+from nao_tf.spaces.rnn import RNN  # noqa: E402
+
+SMALL = {"hidden": 16, "batch_size": 16, "eval_batch_size": 16, "bptt": 20}
+
+
+def test_weight_sharing_one_compiled_step_for_all_archs(tmp_path):
+    ev = LmSharedEvaluator(train_steps=30, seed=0, options=SMALL)
+    assert ev.mode == "min" and ev.space is RNN
+    archs = RNN.sample(rng(1), 4)
+    ev.begin_round(0, archs)
+    first = ev.evaluate(archs)
+    assert [e.arch for e in first] == archs
+    scores = [e.score for e in first]
+    assert all(math.isfinite(s) and 1 < s < len(ev.corpus.vocab) for s in scores)
+    assert len(set(scores)) == len(scores)  # the architecture tensor changes the network
+    assert ev.trainer.train_step.experimental_get_tracing_count() == 1
+    assert ev.trainer.eval_step.experimental_get_tracing_count() == 1
+    assert ev.better(min(scores), max(scores))
+
+    ev.save_state(tmp_path)
+    ev.begin_round(1, archs[:2])
+    later = ev.evaluate(archs[:2])
+    after = [e.score for e in later]
+    assert later[0].metadata["supernet_steps"] == 60 and after[0] != scores[0]  # the shared weights trained on
+
+    fresh = LmSharedEvaluator(train_steps=30, seed=0, options=SMALL)
+    fresh.load_state(tmp_path)
+    np.testing.assert_allclose([e.score for e in fresh.evaluate(archs)], scores, rtol=1e-5)
+    assert fresh.pool == archs
+    fresh.begin_round(1, archs[:2])
+    np.testing.assert_allclose([e.score for e in fresh.evaluate(archs[:2])], after, rtol=1e-5)
+
+
+def test_child_training_evaluator_scores_validation_perplexity():
+    ev = LmChildEvaluator(max_steps=25, seed=0, options=SMALL)
+    arch = nao_tf.resolve("PTB-NAONet")
+    (res,) = ev.evaluate([arch])
+    assert res.metadata["steps"] == 25 and not res.metadata["diverged"]
+    assert res.score == pytest.approx(res.metadata["valid_ppl"])
+    assert 1 < res.score < len(ev.corpus.vocab)
+    assert ev.config()["mode"] == "min" and ev.config()["child"]["hidden"] == 16
