@@ -53,3 +53,21 @@ def test_child_training_evaluator_scores_validation_perplexity():
     assert res.score == pytest.approx(res.metadata["valid_ppl"])
     assert 1 < res.score < len(ev.corpus.vocab)
     assert ev.config()["mode"] == "min" and ev.config()["child"]["hidden"] == 16
+
+
+def test_toy_nao_search_over_rnn_cells_minimizes_perplexity(tmp_path):
+    from nao_tf.search.loop import NaoMethod, NaoSettings, Search
+
+    settings = NaoSettings(initial_pool=4, per_round=2, top_k=4,
+                           controller={"epochs": 10, "hidden_size": 16, "embedding_size": 8, "mlp_hidden": 16,
+                                       "batch_size": 4, "jit_compile": False})
+    evaluator = LmSharedEvaluator(train_steps=10, seed=0, options=SMALL)
+    search = Search(NaoMethod(settings), evaluator, budget=6, seed=0, run_dir=tmp_path / "search")
+    result = search.run()
+    scores = [e.score for e in result.history]
+    assert len(scores) == 6 and len({e.arch for e in result.history}) == 6
+    assert all(e.arch.space == "rnn" for e in result.history)
+    assert result.best.score == min(scores)  # perplexity: lower is better
+    assert result.best_so_far[-1] == min(scores)
+    assert (tmp_path / "search" / LmSharedEvaluator.STATE_FILE).is_file()
+    assert evaluator.total_steps == 20  # two rounds of shared training
