@@ -47,3 +47,12 @@ def _add_lm(bench: Any) -> None:
 
 
 _SUBCOMMANDS.append(_add_lm)
+
+
+def _add_export(bench: Any) -> None:
+    from nao_tf.cli.export import add_benchmark
+
+    add_benchmark(bench)
+
+
+_SUBCOMMANDS.append(_add_export)
