@@ -232,3 +232,18 @@ class LmSharedEvaluator(Evaluator):
         self._pos = int(meta["pos"])
         self.total_steps = int(meta["total_steps"])
         self._rng.bit_generator.state = meta["rng"]
+
+
+def make_lm_evaluator(kind: str = "ws", dataset: str | None = None, data_dir: str | None = None, seed: int = 0,
+                      hidden: int | None = None, child_epochs: int | None = None, child_steps: int | None = None,
+                      ws_steps: int | None = None, eval_windows: int | None = None) -> Evaluator:
+    """The evaluator ``nao-tf search --space rnn`` uses: ``ws`` (weight sharing, default) or ``child``."""
+    options = {"hidden": hidden} if hidden else {}
+    dataset = dataset or "embedded"
+    if kind in ("ws", "weight-sharing", "shared", "supernet"):
+        return LmSharedEvaluator(dataset, data_dir, train_steps=100 if ws_steps is None else ws_steps,
+                                 eval_windows=eval_windows or 1, seed=seed, options=options)
+    if kind in ("child", "train", "full"):
+        return LmChildEvaluator(dataset, data_dir, epochs=child_epochs or 1, max_steps=child_steps, seed=seed,
+                                options=options)
+    raise ConfigError(f"unknown RNN evaluator {kind!r}; expected ws (weight sharing) or child (train each cell)")
