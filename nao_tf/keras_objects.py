@@ -12,6 +12,7 @@ from nao_tf._tf import import_tf_quietly
 
 # Modules that define serializable Keras objects. Add a module here when it defines one.
 MODULES: tuple[str, ...] = (
+    "nao_tf.controller.model",
     "nao_tf.children.ops",
     "nao_tf.children.train_cnn",
     "nao_tf.children.rnn_cell",

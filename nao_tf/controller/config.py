@@ -1,0 +1,142 @@
+"""Controller settings: model sizes, training and generation, with presets from NAO_SPEC.md section 3.
+
+NumPy/stdlib only (no TensorFlow), so that the CLI can validate a configuration before importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from nao_tf.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Every size and hyper-parameter of the encoder-predictor-decoder and its training and generation.
+
+    Model: ``tokens_per_step`` tokens are embedded (``embedding_size`` each) and concatenated into one encoder
+    step (the authors' WS code feeds 2 tokens per step), one LSTM of ``hidden_size`` encodes, the predictor is
+    ``mlp_layers`` x ``mlp_hidden`` ReLU layers (dropout ``mlp_dropout``) then one sigmoid unit, the decoder is
+    one LSTM of ``hidden_size`` with its own embedding and dot-product attention over the encoder outputs.
+
+    Training: loss ``trade_off * MSE + (1 - trade_off) * CE``, Adam(``learning_rate``), global-norm clip
+    ``grad_clip``, L2 ``l2_reg``, ``epochs`` over the data with batch ``batch_size``; targets normalized by
+    ``target_transform`` ("minmax": the spec's min-max to [0, 1]; "rank": quantiles, robust to long tails).
+    ``augment`` applies the space's symmetry augmentation (a fresh random variant of each arch every epoch).
+
+    Generation: step sizes ``eta_start, eta_start + eta_step, ... <= eta_max``; ``etas_per_call`` of them (times
+    every seed) are decoded in one batched call.
+    """
+
+    # model
+    embedding_size: int = 32
+    hidden_size: int = 96
+    tokens_per_step: int = 1
+    mlp_layers: int = 3
+    mlp_hidden: int = 200
+    mlp_dropout: float = 0.1
+    encoder_dropout: float = 0.0
+    decoder_dropout: float = 0.0
+    # training
+    trade_off: float = 0.8
+    learning_rate: float = 1e-3
+    l2_reg: float = 1e-4
+    grad_clip: float = 5.0
+    batch_size: int = 100
+    epochs: int = 1000
+    target_transform: str = "minmax"
+    augment: bool = True
+    jit_compile: bool = True
+    # generation
+    eta_start: float = 1.0
+    eta_step: float = 1.0
+    eta_max: float = 50.0
+    etas_per_call: int = 4
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        positive = ("embedding_size", "hidden_size", "tokens_per_step", "mlp_hidden", "batch_size", "etas_per_call")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"controller {name} must be >= 1, got {getattr(self, name)}")
+        if self.mlp_layers < 0 or self.epochs < 0:
+            raise ConfigError("controller mlp_layers and epochs must be >= 0")
+        if not 0.0 <= self.trade_off <= 1.0:
+            raise ConfigError(f"controller trade_off must be in [0, 1], got {self.trade_off}")
+        for name in ("mlp_dropout", "encoder_dropout", "decoder_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"controller {name} must be in [0, 1), got {getattr(self, name)}")
+        if self.target_transform not in ("minmax", "rank"):
+            raise ConfigError(f"controller target_transform must be minmax or rank, got {self.target_transform!r}")
+        if self.eta_step <= 0 or self.eta_max < self.eta_start:
+            raise ConfigError("controller step sizes need eta_step > 0 and eta_max >= eta_start")
+
+    # ----- presets ---------------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ControllerConfig:
+        """``paper`` (embedding 32, 1 token per step), ``ws`` (the authors' NAO-WS PyTorch sizes: embedding
+        48, 2 tokens per step, hidden 96, predictor 3 x 200 with dropout 0.1) or ``nb201`` (the sizes this
+        project tuned on NAS-Bench-201's cifar10 columns; see the README)."""
+        presets = {
+            "paper": {},
+            "ws": {"embedding_size": 48, "tokens_per_step": 2},
+            "nb201": {
+                "embedding_size": 32, "hidden_size": 64, "mlp_layers": 2, "mlp_hidden": 100, "mlp_dropout": 0.0,
+                "epochs": 200, "target_transform": "rank", "eta_max": 30.0, "etas_per_call": 10,
+            },
+        }
+        if name not in presets:
+            raise ConfigError(f"unknown controller preset {name!r}; expected one of {', '.join(presets)}")
+        return cls.from_dict({**presets[name], **overrides})
+
+    @classmethod
+    def for_space(cls, space_name: str, **overrides: Any) -> ControllerConfig:
+        """The default preset of a space: ``ws`` for the NASNet spaces, ``nb201`` for NAS-Bench-201."""
+        if space_name.startswith("nasnet"):
+            return cls.preset("ws", **overrides)
+        if space_name == "nb201":
+            return cls.preset("nb201", **overrides)
+        return cls.preset("paper", **overrides)
+
+    # ----- (de)serialization -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ControllerConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown controller setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            default = known[key].default
+            try:
+                if isinstance(default, bool):
+                    values[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+                elif isinstance(default, int):
+                    values[key] = int(value)
+                elif isinstance(default, float):
+                    values[key] = float(value)
+                else:
+                    values[key] = value
+            except (TypeError, ValueError):
+                raise ConfigError(f"controller setting {key}={value!r} has the wrong type") from None
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> ControllerConfig:
+        return self.from_dict({**self.to_dict(), **changes})
+
+    def model_dict(self) -> dict[str, Any]:
+        """The settings that define the network's shapes (what a checkpoint must agree on)."""
+        keys = ("embedding_size", "hidden_size", "tokens_per_step", "mlp_layers", "mlp_hidden")
+        return {k: getattr(self, k) for k in keys}
+
+    def step_sizes(self) -> list[float]:
+        out, eta = [], self.eta_start
+        while eta <= self.eta_max + 1e-9:
+            out.append(round(eta, 6))
+            eta += self.eta_step
+        return out
