@@ -94,6 +94,8 @@ def export_model(model_or_run: str | Path, out: str | Path, formats: str | Itera
     from nao_tf.export.source import load_source
 
     source = load_source(model_or_run)
+    if "tflite" in formats and source.kind != "cnn":
+        raise ExportError("the tflite format is for image classifiers; export language models as savedmodel,onnx")
     name = check_name(name or source.default_name)
     model_dir = out / name
     target = model_dir / str(version)
@@ -160,7 +162,7 @@ def _write_and_verify(source: Any, folder: Path, formats: list[str], opset: int,
     if "tflite" in formats:
         from nao_tf.export.tflite import write_tflite
 
-        write_tflite(module, folder / TFLITE_FILE)
+        write_tflite(module, folder / TFLITE_FILE, folder if "savedmodel" in formats else None, meta)
         files["tflite"] = TFLITE_FILE
     if "vocab_file" in source.extra:
         shutil.copyfile(source.extra["vocab_file"], folder / "vocab.txt")

@@ -63,7 +63,8 @@ def cnn_exports(tmp_path_factory):
         out = root / "out"
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
-            code = main(["export", str(model_file), "--out", str(out), "--name", key])
+            formats = "savedmodel,onnx" if key == "ws" else "savedmodel,onnx,tflite"
+            code = main(["export", str(model_file), "--out", str(out), "--name", key, "--format", formats])
         assert code == 0, buf.getvalue()
         result[key] = (model_file, out / key / "1", buf.getvalue())
     return result
@@ -76,7 +77,9 @@ def test_cnn_export_layout_and_report(cnn_exports, key):
         assert (folder / name).exists(), name
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no staging left
     report = json.loads((folder / "verification.json").read_text())
-    assert report["passed"] and set(report["formats"]) == {"savedmodel", "onnxruntime"}
+    expected = {"savedmodel", "onnxruntime"} | ({"tflite"} if key == "full" else set())
+    assert report["passed"] and set(report["formats"]) == expected
+    assert (folder / "model.tflite").exists() == (key == "full")
     for fmt in report["formats"].values():
         assert fmt["scaled_diff"] <= TOL
         assert fmt["outputs"]["probabilities"] <= TOL
@@ -113,6 +116,15 @@ def test_cnn_parity_onnxruntime_and_savedmodel(cnn_exports, key):
     assert np.max(np.abs(probs - sm["probabilities"].numpy())) <= TOL
     one = serving(images=tf.constant(images[:1]))  # dynamic batch
     assert one["logits"].shape == (1, 10)
+
+    if key == "full":  # exported with tflite too
+        from nao_tf.export.tflite import TfliteRunner
+
+        lite = TfliteRunner(folder / "model.tflite")
+        for batch in (images, images[:1]):
+            out = lite({"images": batch})
+            ref = net(batch.astype(np.float32), training=False).numpy()
+            assert _scaled_diff(ref, out["logits"]) <= TOL
 
 
 def test_onnx_opset_and_metadata_round_trip(cnn_exports):
