@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -71,3 +72,28 @@ def test_toy_nao_search_over_rnn_cells_minimizes_perplexity(tmp_path):
     assert result.best_so_far[-1] == min(scores)
     assert (tmp_path / "search" / LmSharedEvaluator.STATE_FILE).is_file()
     assert evaluator.total_steps == 20  # two rounds of shared training
+
+
+def test_rnn_search_cli_end_to_end_and_resume(cli, tmp_path):
+    run = tmp_path / "s"
+    toy = ("--lm-hidden", "16", "--lm-ws-steps", "5", "--controller-epochs", "5", "--controller-set",
+           "jit_compile=false")
+    code, out, err = cli("search", "--space", "rnn", "--budget", "5", "--initial-pool", "4", "--per-round", "1",
+                         "--top-k", "4", "--out", run, *toy)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["space"] == "rnn" and summary["queries"] == 5
+    config = json.loads((run / "config.json").read_text())
+    assert config["evaluator"]["name"] == "lm-ws" and config["evaluator"]["mode"] == "min"
+    best = summary["best"]
+    assert best["score"] == pytest.approx(best["metadata"]["valid_ppl"])
+    assert RNN.parse_integers(best["integers"]).space == "rnn"
+
+    code, out, err = cli("search", "--resume", run, "--budget", "6")
+    assert code == 0, err
+    assert json.loads(out)["queries"] == 6
+    assert json.loads((run / LmSharedEvaluator.META_FILE).read_text())["total_steps"] == 15
+
+    code, _, err = cli("search", "--space", "nb201", "--evaluator", "lm-child", "--budget", "2",
+                       "--out", tmp_path / "bad")
+    assert code == 2 and "--space rnn" in err

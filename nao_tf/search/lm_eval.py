@@ -247,3 +247,54 @@ def make_lm_evaluator(kind: str = "ws", dataset: str | None = None, data_dir: st
         return LmChildEvaluator(dataset, data_dir, epochs=child_epochs or 1, max_steps=child_steps, seed=seed,
                                 options=options)
     raise ConfigError(f"unknown RNN evaluator {kind!r}; expected ws (weight sharing) or child (train each cell)")
+
+
+# ----- ``nao-tf search`` glue (registered by ``nao_tf.cli.search``) -------------------------------------------
+def add_search_arguments(group: Any) -> None:
+    """Flags of the RNN evaluators; flags another evaluator already defined (``--dataset``) are shared."""
+    existing = getattr(group, "_option_string_actions", {})
+    flags = (
+        ("--dataset", {"default": None, "help": "rnn space: embedded (default, pydoc corpus), ptb or wikitext2"}),
+        ("--data-dir", {"default": None, "help": "folder holding the corpus files (ptb.*.txt / wiki.*.tokens)"}),
+        ("--lm-hidden", {"type": int, "default": None,
+                         "help": f"rnn space: hidden size of the LMs (default {SEARCH_DEFAULTS['hidden']})"}),
+        ("--lm-ws-steps", {"type": int, "default": None,
+                           "help": "lm-ws: supernet training minibatches per round (default 100)"}),
+        ("--lm-eval-windows", {"type": int, "default": None,
+                               "help": "lm-ws: validation windows each architecture is scored on (default 1)"}),
+        ("--lm-child-epochs", {"type": int, "default": None, "help": "lm-child: epochs per child (default 1)"}),
+        ("--lm-child-steps", {"type": int, "default": None,
+                              "help": "lm-child: at most this many training steps per child"}),
+    )
+    for flag, kw in flags:
+        if flag not in existing:
+            group.add_argument(flag, **kw)
+
+
+def _lm_dataset(args: Any) -> tuple[str, str | None]:
+    from nao_tf.data.text import canonical_dataset
+
+    dataset = getattr(args, "dataset", None) or "embedded"
+    return canonical_dataset(dataset), getattr(args, "data_dir", None)
+
+
+def build_for_search(kind: str, args: Any) -> Evaluator:
+    if getattr(args, "space", None) not in (None, "rnn"):
+        raise ConfigError(f"the lm-{kind} evaluator scores RNN cells; use --space rnn, not {args.space!r}")
+    args.space = "rnn"
+    dataset, data_dir = _lm_dataset(args)
+    return make_lm_evaluator(kind, dataset, data_dir, args.seed, args.lm_hidden, args.lm_child_epochs,
+                             args.lm_child_steps, args.lm_ws_steps, args.lm_eval_windows)
+
+
+def from_search_config(kind: str, cfg: dict[str, Any], args: Any) -> Evaluator:
+    """Rebuild the evaluator of a run folder (``--resume``) from its ``config.json`` entry."""
+    lm = cfg.get("supernet" if kind == "ws" else "child") or {}
+    data_dir = getattr(args, "data_dir", None) or lm.get("data_dir")
+    seed = int(lm.get("seed", 0))
+    if kind == "ws":
+        return make_lm_evaluator("ws", lm.get("dataset", "embedded"), data_dir, seed, lm.get("hidden"),
+                                 ws_steps=int(cfg.get("train_steps", 100)),
+                                 eval_windows=int(cfg.get("eval_windows", 1)))
+    return make_lm_evaluator("child", lm.get("dataset", "embedded"), data_dir, seed, lm.get("hidden"),
+                             child_epochs=int(lm.get("epochs", 1)), child_steps=lm.get("max_steps"))
