@@ -234,3 +234,97 @@ def _register_language_models() -> None:
 
 
 _register_language_models()
+
+
+# ----- benchmarks (added to ``nao-tf benchmark`` by cli/benchmark.py) ------------------------------------------
+def add_benchmarks(bench: Any) -> None:
+    """``nao-tf benchmark nb201 | controller | controller-quality``."""
+    p = bench.add_parser("nb201", help="NAO vs regularized evolution vs random search on a NAS-Bench-201 table")
+    p.add_argument("--table", required=True, help="NB201 table (e.g. ../shared/benchmarks/nb201/nb201_cifar10.csv.gz)")
+    p.add_argument("--methods", default="nao,re,rs", help="comma-separated (default nao,re,rs)")
+    p.add_argument("--budgets", default="100,300", help="comma-separated query budgets (default 100,300)")
+    p.add_argument("--seeds", type=int, default=30, help="number of seeds (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
+    p.add_argument("--population", type=int, default=10, help="RE population (default 10)")
+    p.add_argument("--sample-size", type=int, default=3, help="RE sample size (default 3)")
+    p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    p.set_defaults(func=_bench_nb201)
+
+    c = bench.add_parser("controller", help="controller training archs/s and generation time (nasnet-ws sizes)")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.add_argument("--epochs", type=int, default=20, help="timed training epochs over the 600 archs (default 20)")
+    c.add_argument("--warm-epochs", type=int, default=100,
+                   help="further training before timing generation (default 100)")
+    c.add_argument("--repeats", type=int, default=5, help="generation timings, median reported (default 5)")
+    c.set_defaults(func=_bench_controller)
+
+    q = bench.add_parser("controller-quality",
+                         help="predictor pairwise ranking accuracy (1000 train / 500 held-out NB201 cells) and "
+                              "reconstruction accuracy")
+    q.add_argument("--table", required=True, help="NB201 table")
+    q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    q.add_argument("--train", type=int, default=1000, help="training cells (default 1000)")
+    q.add_argument("--test", type=int, default=500, help="held-out cells (default 500)")
+    q.add_argument("--epochs", type=int, default=None, help="controller epochs (default: the nb201 preset)")
+    q.add_argument("--controller-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any controller setting; repeatable")
+    q.set_defaults(func=_bench_quality)
+
+
+def _print(result: dict[str, Any]) -> int:
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _split_ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} expects comma-separated integers, got {text!r}") from None
+
+
+def _bench_nb201(args: argparse.Namespace) -> int:
+    import sys
+
+    from nao_tf.search.benchmark import nb201_benchmark
+    from nao_tf.search.tabular import load_table
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    budgets = _split_ints(args.budgets, "--budgets")
+    load_table(args.table)  # a bad table fails before TensorFlow starts
+    if "nao" in methods:
+        from nao_tf._tf import import_tf_quietly
+
+        import_tf_quietly()
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    return _print(nb201_benchmark(args.table, methods, budgets, args.seeds, args.seed, args.out,
+                                  population=args.population, sample_size=args.sample_size, progress=progress))
+
+
+def _bench_controller(args: argparse.Namespace) -> int:
+    from nao_tf._tf import import_tf_quietly
+
+    import_tf_quietly()
+    from nao_tf.controller.benchmark import controller_speed
+
+    return _print(controller_speed(args.seed, epochs=args.epochs, warm_epochs=args.warm_epochs,
+                                   repeats=args.repeats))
+
+
+def _bench_quality(args: argparse.Namespace) -> int:
+    from nao_tf.search.tabular import load_table
+
+    load_table(args.table)
+    overrides = {}
+    for item in args.controller_set:
+        if "=" not in item:
+            raise ConfigError(f"--controller-set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = _parse_value(value.strip())
+    from nao_tf._tf import import_tf_quietly
+
+    import_tf_quietly()
+    from nao_tf.controller.benchmark import controller_quality
+
+    return _print(controller_quality(args.table, args.seed, args.train, args.test, args.epochs, overrides))

@@ -94,7 +94,7 @@ def _read(path: Path, space: SearchSpace) -> Table:
     numeric = [i for i, h in enumerate(header) if i != a and h != "index"]
     archs: list[Architecture] = []
     values: list[list[float]] = []
-    parse = space.parse_readable if arch_col == "cellstr" else _resolver(space)
+    parse = _cellstr_parser(space) if arch_col == "cellstr" else _resolver(space)
     for line, row in enumerate(reader, start=2):
         if not row:
             continue
@@ -117,6 +117,25 @@ def _read(path: Path, space: SearchSpace) -> Table:
     columns = {header[i]: arr[:, j] for j, i in enumerate(numeric) if not np.all(np.isnan(arr[:, j]))}
     index = {arch: i for i, arch in enumerate(archs)}
     return Table(str(path), space, archs, columns, index)
+
+
+def _cellstr_parser(space: SearchSpace) -> Any:
+    """NAS-Bench-201 cell strings: a fast split-based parse (15,625 rows in well under a second), checked
+    against ``parse_readable``; anything unusual goes through ``parse_readable`` itself."""
+    from nao_tf.spaces.nb201 import OPS
+
+    op_ids = {op: i for i, op in enumerate(OPS)}
+    expected = ("0", "0", "1", "0", "1", "2")
+
+    def parse(text: str) -> Architecture:
+        edges = [e for e in text.strip().replace("+", "|").split("|") if e]
+        pairs = [e.split("~") for e in edges]
+        if space.name == "nb201" and len(pairs) == 6 and all(len(p) == 2 for p in pairs) and \
+                tuple(p[1] for p in pairs) == expected and all(p[0] in op_ids for p in pairs):
+            return Architecture(space.name, tuple(op_ids[p[0]] for p in pairs))
+        return space.parse_readable(text)
+
+    return parse
 
 
 def _resolver(space: SearchSpace) -> Any:

@@ -1,0 +1,139 @@
+"""``nao-tf benchmark nb201``: NAO vs regularized evolution vs random search on a NAS-Bench-201 table.
+
+Protocol (the table's README): every method searches on ``cifar10-val`` only, one query per distinct
+architecture; after Q queries it returns the architecture with the best validation accuracy seen so far, and
+we report that architecture's ``cifar10-test`` and its regret against the best test accuracy in the table, as
+mean and standard error over seeds. Every method runs once per seed with the largest budget; the result at a
+smaller budget Q is the state of the same run after its first Q queries (all three methods are anytime: their
+behaviour up to query Q does not depend on the final budget).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nao_tf.errors import ConfigError
+from nao_tf.runio import atomic_write_bytes, atomic_write_json
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    sem = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
+    return {"mean": round(float(arr.mean()), 4), "sem": round(sem, 4)}
+
+
+def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), budgets: Sequence[int] = (100, 300),
+                    seeds: int = 30, first_seed: int = 0, out_dir: str | Path | None = None,
+                    nao_settings: dict[str, Any] | None = None, population: int = 10, sample_size: int = 3,
+                    metric: str = "cifar10-val", report_metric: str = "cifar10-test",
+                    progress: Any = None) -> dict[str, Any]:
+    """Run every method for ``seeds`` seeds up to ``max(budgets)`` queries; returns the JSON summary and writes
+    ``curves.json`` and ``nb201_benchmark.png`` (best test accuracy vs queries, mean and standard error) into
+    ``out_dir`` if given."""
+    from nao_tf.search.baselines import METHODS, make_method
+    from nao_tf.search.loop import ControllerCache, Search
+    from nao_tf.search.tabular import TableEvaluator
+
+    budgets = sorted({int(b) for b in budgets})
+    if not budgets or budgets[0] < 1:
+        raise ConfigError("--budgets must be positive integers, e.g. 100,300")
+    if seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    for m in methods:
+        if m not in METHODS:
+            raise ConfigError(f"unknown method {m!r}; expected some of {', '.join(METHODS)}")
+    evaluator = TableEvaluator(table, "nb201", metric, (report_metric,))
+    best_test = evaluator.table.best(report_metric)
+    best_val = evaluator.table.best(metric)
+    q_max = budgets[-1]
+    cache = ControllerCache()
+    curves: dict[str, list[list[float]]] = {m: [] for m in methods}
+    seconds: dict[str, float] = {m: 0.0 for m in methods}
+    nao_config: dict[str, Any] | None = None
+    for seed in range(first_seed, first_seed + seeds):
+        for m in methods:
+            method = make_method(m, "nb201", nao_settings, population, sample_size, cache=cache)
+            start = time.perf_counter()
+            search = Search(method, evaluator, q_max, seed)
+            search.run()
+            seconds[m] += time.perf_counter() - start
+            if m == "nao":
+                nao_config = method.config()
+            idx = search.best_index_so_far()
+            tests = [float(search.history[i].metadata[report_metric]) for i in idx]
+            tests += [tests[-1]] * (q_max - len(tests))  # a space that ran out keeps its final answer
+            curves[m].append(tests)
+            if progress is not None:
+                progress(f"seed {seed} {m}: test at Q={q_max} {tests[-1]:.2f} ({time.perf_counter() - start:.1f}s)")
+    summary: dict[str, Any] = {
+        "benchmark": "nb201",
+        "table": str(table),
+        "search_metric": metric,
+        "report_metric": report_metric,
+        "best_test_in_table": best_test,
+        "best_val_in_table": best_val,
+        "seeds": seeds,
+        "first_seed": first_seed,
+        "budgets": budgets,
+        "results": {},
+        "seconds_per_search": {m: round(seconds[m] / seeds, 3) for m in methods},
+        "settings": {"nao": nao_config, "re": {"population": population, "sample_size": sample_size},
+                     "rs": {}},
+    }
+    for q in budgets:
+        row: dict[str, Any] = {}
+        for m in methods:
+            tests = [c[q - 1] for c in curves[m]]
+            row[m] = {"test_regret": _stats([best_test - t for t in tests]), "test_accuracy": _stats(tests)}
+        summary["results"][str(q)] = row
+    if "nao" in methods:
+        summary["nao_wins"] = {
+            str(q): all(summary["results"][str(q)]["nao"]["test_regret"]["mean"]
+                        < summary["results"][str(q)][m]["test_regret"]["mean"] for m in methods if m != "nao")
+            for q in budgets
+        }
+    if out_dir is not None:
+        out = Path(out_dir)
+        atomic_write_json(out / "curves.json", {"best_test_in_table": best_test, "curves": curves})
+        atomic_write_json(out / "summary.json", summary)
+        atomic_write_bytes(out / "nb201_benchmark.png", _plot(curves, best_test, budgets))
+        summary["plot"] = str(out / "nb201_benchmark.png")
+    return summary
+
+
+def _plot(curves: dict[str, list[list[float]]], best_test: float, budgets: Sequence[int]) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = {"nao": "NAO", "re": "regularized evolution", "rs": "random search"}
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for i, (m, runs) in enumerate(curves.items()):
+        arr = np.asarray(runs, dtype=np.float64)
+        xs = np.arange(1, arr.shape[1] + 1)
+        mean = arr.mean(0)
+        sem = arr.std(0, ddof=1) / math.sqrt(arr.shape[0]) if arr.shape[0] > 1 else np.zeros_like(mean)
+        ax.plot(xs, mean, color=f"C{i}", label=f"{names.get(m, m)} ({arr.shape[0]} seeds)")
+        ax.fill_between(xs, mean - sem, mean + sem, color=f"C{i}", alpha=0.25)
+    ax.axhline(best_test, color="k", ls=":", lw=1, label=f"best in table ({best_test:.2f})")
+    for q in budgets:
+        ax.axvline(q, color="grey", lw=0.5)
+    ax.set_xlabel("queries (distinct architectures evaluated)")
+    ax.set_ylabel("test accuracy of the best-by-validation arch (%)")
+    ax.set_title("NAS-Bench-201, CIFAR-10: mean and standard error")
+    ax.set_ylim(bottom=max(80.0, ax.get_ylim()[0]))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

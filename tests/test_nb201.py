@@ -1,0 +1,153 @@
+"""`nao-tf search` / `nao-tf benchmark nb201|controller-quality` end to end, and one-line bad-input errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_search import write_table
+
+from nao_tf.spaces import NB201
+
+pytest.importorskip("tensorflow")
+
+TOY = ["--initial-pool", "8", "--per-round", "4", "--top-k", "6", "--controller-epochs", "4",
+       "--controller-set", "hidden_size=16", "--controller-set", "embedding_size=8",
+       "--controller-set", "mlp_layers=1", "--controller-set", "mlp_hidden=16",
+       "--controller-set", "jit_compile=false", "--controller-set", "batch_size=32"]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    from conftest import SHARED_NB201
+
+    if SHARED_NB201.exists():
+        return SHARED_NB201
+    return write_table(tmp_path_factory.mktemp("nb201") / "nb201.csv")
+
+
+def test_toy_nb201_search_end_to_end(cli, table, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli("search", "--space", "nb201", "--table", table, "--budget", 16, "--seed", 0,
+                         "--out", run, *TOY)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["queries"] == 16 and summary["status"] == "done" and summary["method"] == "nao"
+    for name in ("config.json", "evaluations.json", "state.json", "best.json", "progress.png", "controller.keras"):
+        assert (run / name).is_file(), name
+    records = json.loads((run / "evaluations.json").read_text())
+    assert [r["query"] for r in records] == list(range(1, 17))
+    assert len({tuple(r["arch"]) for r in records}) == 16
+    best = json.loads((run / "best.json").read_text())
+    assert best["score"] == max(r["score"] for r in records) == summary["best"]["score"]
+    assert "cifar10-test_regret" in best["report"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["method"]["initial_pool"] == 8 and config["evaluator"]["metric"] == "cifar10-val"
+    assert (run / "progress.png").read_bytes()[:4] == b"\x89PNG"
+
+    # the saved controller reloads after `import nao_tf` alone, for its space
+    import keras
+
+    import nao_tf  # noqa: F401
+
+    model = keras.saving.load_model(run / "controller.keras")
+    assert model.space_name == "nb201"
+
+    # resume with a larger budget continues the same run
+    code, out, err = cli("search", "--resume", run, "--budget", 20)
+    assert code == 0, err
+    assert json.loads(out)["queries"] == 20
+    assert len(json.loads((run / "evaluations.json").read_text())) == 20
+
+    # same seed, same search (here with regularized evolution, cheap)
+    outs = []
+    for name in ("re1", "re2"):
+        code, out, err = cli("search", "--table", table, "--budget", 25, "--seed", 7, "--method", "re",
+                             "--out", tmp_path / name)
+        assert code == 0, err
+        outs.append(json.loads((tmp_path / name / "evaluations.json").read_text()))
+    assert outs[0] == outs[1]
+
+
+def _one_line_error(code, out, err, match):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nao-tf: error:") and match in lines[0], err
+
+
+def test_bad_input_is_one_line_and_leaves_no_run_folder(cli, table, tmp_path):
+    run = tmp_path / "run"
+    _one_line_error(*cli("search", "--table", tmp_path / "nope.csv", "--budget", 5, "--out", run), "does not exist")
+    bad_cols = write_table(tmp_path / "cols.csv", columns=("index", "cellstr", "acc", "test"))
+    _one_line_error(*cli("search", "--table", bad_cols, "--budget", 5, "--out", run), "no column 'cifar10-val'")
+    _one_line_error(*cli("search", "--table", table, "--budget", 0, "--out", run), "--budget must be at least 1")
+    _one_line_error(*cli("search", "--budget", 5, "--out", run), "--table PATH is required")
+    small = write_table(tmp_path / "small.csv", rows=NB201.sample(np.random.default_rng(0), 3))
+    _one_line_error(*cli("search", "--table", small, "--budget", 10, "--method", "rs", "--out", run),
+                    "is not in table")
+    assert not run.exists()
+
+    # a controller checkpoint of another space
+    from nao_tf.controller.config import ControllerConfig
+    from nao_tf.controller.training import build_controller, save_controller
+    from nao_tf.spaces import NASNET_WS
+
+    ckpt = save_controller(build_controller(NASNET_WS, ControllerConfig.preset("ws", hidden_size=16)),
+                           tmp_path / "ws.keras")
+    _one_line_error(*cli("search", "--table", table, "--budget", 10, "--out", run, "--controller", ckpt, *TOY),
+                    "trained for space 'nasnet-ws', not 'nb201'")
+    assert not run.exists()
+
+    # an existing run folder is never overwritten; resuming something that is not a run is refused
+    run.mkdir()
+    (run / "keep.txt").write_text("x")
+    _one_line_error(*cli("search", "--table", table, "--budget", 5, "--out", run), "already exists")
+    _one_line_error(*cli("search", "--resume", run), "has no config.json")
+    _one_line_error(*cli("search", "--resume", tmp_path / "missing"), "does not exist")
+    assert sorted(p.name for p in run.iterdir()) == ["keep.txt"]
+
+
+def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkeypatch):
+    import nao_tf.search.loop as loop
+
+    real = loop.NaoSettings.preset
+
+    def tiny_preset(space_name, **overrides):
+        base = {"initial_pool": 6, "per_round": 4, "top_k": 5,
+                "controller": {"epochs": 3, "hidden_size": 16, "embedding_size": 8, "mlp_layers": 1,
+                               "mlp_hidden": 16, "jit_compile": False}}
+        return real(space_name, **{**base, **overrides})
+
+    monkeypatch.setattr(loop.NaoSettings, "preset", staticmethod(tiny_preset))
+    code, out, err = cli("benchmark", "nb201", "--table", table, "--budgets", "6,12", "--seeds", 2,
+                         "--out", tmp_path / "bench", "--quiet")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert set(summary["results"]) == {"6", "12"}
+    for q in ("6", "12"):
+        for m in ("nao", "re", "rs"):
+            assert summary["results"][q][m]["test_regret"]["mean"] >= 0
+    assert set(summary["nao_wins"]) == {"6", "12"}
+    curves = json.loads((tmp_path / "bench" / "curves.json").read_text())["curves"]
+    assert all(len(c) == 2 and all(len(run) == 12 for run in c) for c in curves.values())
+    assert (tmp_path / "bench" / "nb201_benchmark.png").read_bytes()[:4] == b"\x89PNG"
+
+    code, out, err = cli("benchmark", "controller-quality", "--table", table, "--train", 40, "--test", 20,
+                         "--epochs", 3, "--controller-set", "hidden_size=16", "--controller-set", "jit_compile=false")
+    assert code == 0, err
+    quality = json.loads(out)
+    assert quality["train_archs"] == 40 and quality["test_archs"] == 20
+    assert 0 <= quality["pairwise_accuracy_test"] <= 1 and 0 <= quality["reconstruction_accuracy_train"] <= 1
+
+    _one_line_error(*cli("benchmark", "nb201", "--table", table, "--budgets", "x"), "comma-separated integers")
+    _one_line_error(*cli("benchmark", "nb201", "--table", table, "--methods", "nao,foo", "--seeds", 1),
+                    "unknown method 'foo'")
+
+
+@pytest.mark.slow
+def test_benchmark_controller_speed_runs(cli):
+    code, out, err = cli("benchmark", "controller", "--epochs", 1, "--warm-epochs", 1, "--repeats", 1)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["training"]["archs_per_s"] > 0 and set(result["generation"]) == {"graph", "xla"}
