@@ -56,3 +56,12 @@ def _add_export(bench: Any) -> None:
 
 
 _SUBCOMMANDS.append(_add_export)
+
+
+def _add_search(bench: Any) -> None:
+    from nao_tf.cli.search import add_benchmarks
+
+    add_benchmarks(bench)
+
+
+_SUBCOMMANDS.append(_add_search)
