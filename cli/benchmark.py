@@ -65,3 +65,52 @@ def _add_search(bench: Any) -> None:
 
 
 _SUBCOMMANDS.append(_add_search)
+
+
+def _add_child(bench: Any) -> None:
+    parser = bench.add_parser("child", help="CNN child training/evaluation images/s (NAONet-B, 32x32x3)")
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps per network (default 10)")
+    parser.add_argument("--eval-steps", type=int, default=3, help="timed evaluation batches of 500 (default 3)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--xla", action="store_true", help="compile the steps with XLA (jit_compile)")
+    parser.add_argument("--only", choices=("search_child_train", "search_child_eval", "final_train"),
+                        action="append", help="run only these measurements (repeatable)")
+    seed_arg(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        from nao_tf.children.benchmark_cnn import run_child_benchmark
+
+        return _print_json(run_child_benchmark(args.steps, args.eval_steps, args.warmup, args.xla, args.seed,
+                                               tuple(args.only) if args.only else None))
+
+    parser.set_defaults(func=run)
+
+
+_SUBCOMMANDS.append(_add_child)
+
+
+def _add_supernet(bench: Any) -> None:
+    parser = bench.add_parser(
+        "supernet", help="NAO-WS CNN supernet: seconds per architecture evaluation, training images/s")
+    parser.add_argument("--layers", type=int, default=3, help="cells per stage N (default 3)")
+    parser.add_argument("--channels", type=int, default=20, help="filters F (default 20)")
+    parser.add_argument("--image-size", type=int, default=32, help="image side (default 32)")
+    parser.add_argument("--eval-images", type=int, default=500, help="images per evaluation (default 500)")
+    parser.add_argument("--batch", type=int, default=64, help="training batch (default 64)")
+    parser.add_argument("--archs", type=int, default=5, help="timed architecture evaluations (default 5)")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps (default 5)")
+    parser.add_argument("--mode", choices=("switch", "onehot"), action="append",
+                        help="op selection to measure (repeatable; default both)")
+    seed_arg(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        from nao_tf.children.supernet import SELECT_MODES, benchmark_supernet
+
+        return _print_json(benchmark_supernet(
+            args.layers, args.channels, args.image_size, args.eval_images, args.batch, args.archs, args.steps,
+            args.seed, tuple(args.mode) if args.mode else SELECT_MODES))
+
+    parser.set_defaults(func=run)
+
+
+_SUBCOMMANDS.append(_add_supernet)

@@ -98,6 +98,8 @@ def register(sub: Any) -> None:
     nao = parser.add_argument_group("NAO settings (defaults per space; see README)")
     nao.add_argument("--initial-pool", type=int, default=None, help="random architectures evaluated first")
     nao.add_argument("--per-round", type=int, default=None, help="new architectures generated per round")
+    nao.add_argument("--round-fraction", type=float, default=None,
+                     help="a round proposes max(per-round, this x evaluated so far) (default per space)")
     nao.add_argument("--top-k", type=int, default=None, help="best architectures used as generation seeds")
     nao.add_argument("--candidates-factor", type=float, default=None,
                      help="generate this many times per-round and keep the best predicted (default 1)")
@@ -126,7 +128,8 @@ def nao_overrides(args: argparse.Namespace) -> dict[str, Any]:
         controller[key.strip()] = _parse_value(value.strip())
     if args.controller_epochs is not None:
         controller["epochs"] = args.controller_epochs
-    out = {"initial_pool": args.initial_pool, "per_round": args.per_round, "top_k": args.top_k,
+    out = {"initial_pool": args.initial_pool, "per_round": args.per_round, "round_fraction": args.round_fraction,
+           "top_k": args.top_k,
            "candidates_factor": args.candidates_factor, "fill": args.fill}
     out = {k: v for k, v in out.items() if v is not None}
     if controller:
@@ -151,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give either --out (new search) or --resume (continue one), not both")
     if args.budget is not None and args.budget < 1:
         raise ConfigError(f"--budget must be at least 1, got {args.budget}")
+    from nao_tf.search import image_search
+
+    if image_search.wants(args):  # images (ws / child evaluators; bare 'nao-tf search')
+        return image_search.run(args)
     if args.resume:
         folder = RunFolder(args.resume)
         config, _, _ = folder.load()
@@ -201,7 +208,7 @@ def _method_from_config(cfg: dict[str, Any], space_name: str) -> Any:
 
     name = cfg.get("name")
     if name == "nao":
-        keys = ("initial_pool", "per_round", "top_k", "candidates_factor", "fill")
+        keys = ("initial_pool", "per_round", "round_fraction", "top_k", "candidates_factor", "fill")
         settings = {k: cfg[k] for k in keys if k in cfg}
         settings["controller"] = dict(cfg.get("controller") or {})
         return make_method("nao", space_name, settings, initial_controller=cfg.get("initial_controller"))
@@ -234,6 +241,25 @@ def _register_language_models() -> None:
 
 
 _register_language_models()
+
+
+def _register_images() -> None:
+    """CNN cells on images: NAO-WS supernet (default of bare 'nao-tf search') or child training (full NAO)."""
+    from nao_tf.search import image_search
+
+    register_evaluator("ws", EvaluatorEntry(
+        image_search.add_arguments, image_search.build_for_cli,
+        lambda cfg, args: image_search.evaluator_from_config(cfg, getattr(args, "data_dir", None)), "nasnet-ws",
+        "CNN cells (nasnet-ws): one weight-sharing supernet, score = accuracy on one validation batch"))
+    register_evaluator("child", EvaluatorEntry(
+        image_search.add_arguments, image_search.build_for_cli,
+        lambda cfg, args: image_search.evaluator_from_config(cfg, getattr(args, "data_dir", None)), "nasnet-full",
+        "CNN cells: train each architecture as a child network, score = best validation accuracy"))
+    SPACE_EVALUATORS["nasnet-ws"] = "ws"
+    SPACE_EVALUATORS["nasnet-full"] = "child"
+
+
+_register_images()
 
 
 # ----- benchmarks (added to ``nao-tf benchmark`` by cli/benchmark.py) ------------------------------------------

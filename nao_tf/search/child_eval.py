@@ -1,0 +1,123 @@
+"""Full NAO on images (spec section 5): every architecture trains its own child network; score = the best
+validation accuracy over its epochs.
+
+``ChildTrainingEvaluator`` wraps ``nao_tf.children.train_cnn.train_child`` (which clears the Keras session after
+each child, so memory stays flat over a long search). Paper scale: N=3, F=32, 25 epochs, batch 128, cosine lr
+0.024, drop-path keep 0.7, auxiliary head, 5000 validation images (``--preset paper-full``); the CPU defaults
+are much smaller. ``max_params`` (``--max-params``) bounds the child's parameters (spec section 6 counting,
+without the auxiliary head): architectures over it are never trained nor proposed.
+
+Each finished child is also appended to a journal (``children.json`` in the run folder, written atomically), so
+a search killed in the middle of a round retrains none of the children it already finished.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from nao_tf.errors import ConfigError, RunFolderError
+from nao_tf.runio import atomic_write_json, read_json
+from nao_tf.search.evaluator import Evaluation, Evaluator
+from nao_tf.search.weight_sharing import ImageSplit, ParamBudget
+from nao_tf.spaces import Architecture, get_space
+
+JOURNAL = "children.json"
+
+
+class ChildTrainingEvaluator(Evaluator):
+    """Train each architecture as a child network (see the module docstring)."""
+
+    name = "child"
+
+    def __init__(self, space: str = "nasnet-full", dataset: str = "embedded", data_dir: str | None = None, *,
+                 layers: int = 1, channels: int = 8, epochs: int = 1, batch_size: int = 64, lr: float = 0.024,
+                 weight_decay: float = 3e-4, drop_path_keep: float = 1.0, aux_head: bool = False,
+                 valid_size: int = 1000, steps_per_epoch: int | None = None, seed: int = 0,
+                 max_params: int | None = None, cutout: int = 0) -> None:
+        super().__init__(get_space(space), "max")
+        if not self.space.name.startswith("nasnet"):
+            raise ConfigError(f"the child evaluator trains CNN cells (nasnet-ws or nasnet-full), not "
+                              f"{self.space.name!r}")
+        for name, value in (("layers", layers), ("channels", channels), ("epochs", epochs),
+                            ("batch_size", batch_size)):
+            if int(value) < 1:
+                raise ConfigError(f"child {name} must be >= 1, got {value}")
+        self.dataset, self.data_dir = dataset, data_dir
+        self.layers, self.channels, self.epochs = int(layers), int(channels), int(epochs)
+        self.batch_size, self.lr, self.weight_decay = int(batch_size), float(lr), float(weight_decay)
+        self.drop_path_keep, self.aux_head = float(drop_path_keep), bool(aux_head)
+        self.valid_size, self.steps_per_epoch, self.seed = int(valid_size), steps_per_epoch, int(seed)
+        self.cutout = int(cutout)
+        self.split = ImageSplit(dataset, data_dir, self.valid_size, self.seed)
+        self.budget = ParamBudget(max_params, self.layers, self.channels, self.split.num_classes,
+                                  self.split.shape[-1])
+        self.journal_dir: Path | None = None
+        self.journal: dict[str, dict[str, Any]] = {}
+        self.progress: Callable[[str, int], Any] | None = None
+
+    def allowed(self, arch: Architecture) -> bool | str:
+        return self.budget.allowed(arch)
+
+    def attach_run_dir(self, run_dir: str | Path) -> None:
+        """Keep the journal of finished children in ``run_dir`` (read it if it exists)."""
+        self.journal_dir = Path(run_dir)
+        path = self.journal_dir / JOURNAL
+        if path.is_file():
+            try:
+                self.journal = {r["integers"]: r for r in read_json(path)}
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise RunFolderError(f"cannot read {path}: {exc}") from None
+
+    def train_one(self, arch: Architecture) -> Evaluation:
+        from nao_tf.children.train_cnn import train_child
+
+        self.space.check_space(arch)
+        key = arch.integers
+        if key not in self.journal:
+            started = time.perf_counter()
+            out = train_child(arch, self.split.data, epochs=self.epochs, layers=self.layers,
+                              channels=self.channels, batch_size=self.batch_size, lr=self.lr,
+                              weight_decay=self.weight_decay, drop_path_keep=self.drop_path_keep,
+                              aux_head=self.aux_head, cutout=self.cutout, valid_size=self.valid_size,
+                              seed=self.seed, steps_per_epoch=self.steps_per_epoch)
+            self.journal[key] = {"integers": key, "valid_accuracy": float(out["valid_accuracy"]),
+                                 "final_valid_accuracy": out["final_valid_accuracy"], "params": out["params"],
+                                 "diverged": bool(out["diverged"]),
+                                 "seconds": round(time.perf_counter() - started, 2)}
+            if self.journal_dir is not None:
+                self.journal_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(self.journal_dir / JOURNAL, list(self.journal.values()))
+        rec = self.journal[key]
+        return Evaluation(arch, rec["valid_accuracy"], {k: v for k, v in rec.items() if k != "integers"})
+
+    def evaluate(self, archs: Sequence[Architecture]) -> list[Evaluation]:
+        bar = self.progress("child training", len(archs)) if self.progress else None
+        out = []
+        for a in archs:
+            out.append(self.train_one(a))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return out
+
+    def load_state(self, run_dir: Path) -> None:
+        self.attach_run_dir(run_dir)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "metric": "valid_accuracy (best epoch)", "dataset": self.split.data.name,
+                "data_dir": self.data_dir, "layers": self.layers, "channels": self.channels,
+                "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                "weight_decay": self.weight_decay, "drop_path_keep": self.drop_path_keep,
+                "aux_head": self.aux_head, "valid_size": self.valid_size, "steps_per_epoch": self.steps_per_epoch,
+                "seed": self.seed, "cutout": self.cutout, **self.budget.config()}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], data_dir: str | None = None) -> ChildTrainingEvaluator:
+        keys = ("layers", "channels", "epochs", "batch_size", "lr", "weight_decay", "drop_path_keep", "aux_head",
+                "valid_size", "steps_per_epoch", "seed", "max_params", "cutout")
+        return cls(cfg.get("space", "nasnet-full"), cfg.get("dataset", "embedded"),
+                   data_dir or cfg.get("data_dir"), **{k: cfg[k] for k in keys if k in cfg})

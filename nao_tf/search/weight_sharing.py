@@ -1,0 +1,363 @@
+"""NAO-WS on images (spec section 5): one supernet scores every architecture of the ``nasnet-ws`` space.
+
+``WeightSharingEvaluator``:
+
+- ``begin_round(k, batch)``: the training pool is the batch plus the best architectures scored so far (up to
+  ``pool_size``); the supernet trains ``warmup_epochs`` (round 0) or ``epochs_per_round`` epochs, each
+  minibatch with one architecture drawn uniformly from the pool (``nao_tf.children.supernet``: one compiled
+  step serves every architecture).
+- ``evaluate(archs)``: accuracy of each architecture on ONE validation batch (``eval_images`` images held out
+  of the training set) with the shared weights.
+- ``rerank(evaluations, top)``: after the search, the ``top`` best by shared-weight score are trained
+  stand-alone for ``rerank_epochs`` (``nao_tf.children.train_cnn.train_child``); the best stand-alone
+  validation accuracy wins.
+- ``allowed(arch)``: ``max_params`` bounds the parameters of the stand-alone network (``params_layers`` x
+  ``params_channels``, spec section 6 counting); architectures over it are never evaluated nor proposed.
+- ``save_state`` / ``load_state``: supernet weights, optimizer, pool, data order and random state, one
+  snapshot per completed round, so ``--resume`` after a kill continues exactly like an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nao_tf.errors import ConfigError, RunFolderError
+from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_json
+from nao_tf.search.evaluator import Evaluation, Evaluator
+from nao_tf.spaces import Architecture, get_space
+
+STATE_PREFIX = "supernet"
+
+
+class ImageSplit:
+    """A dataset split into train / valid parts (uint8), normalized per batch with the training statistics."""
+
+    def __init__(self, dataset: str, data_dir: str | None, valid_size: int, seed: int) -> None:
+        from nao_tf.data.images import load_images, split_train_valid
+
+        self.data = load_images(dataset, data_dir)
+        n = len(self.data.x_train)
+        if not 0 < int(valid_size) < n:
+            raise ConfigError(f"--valid-size {valid_size} must be between 1 and {n - 1} for dataset "
+                              f"{self.data.name!r} ({n} training images)")
+        self.x_train, self.y_train, self.x_valid, self.y_valid = split_train_valid(self.data, valid_size, seed)
+        self.mean = np.asarray(self.data.mean, np.float32)
+        self.std = np.asarray(self.data.std, np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.data.num_classes)
+
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        return (images.astype(np.float32) - self.mean) / self.std
+
+
+class ParamBudget:
+    """``max_params`` on the stand-alone network of ``layers`` x ``channels`` (spec section 6 counting)."""
+
+    def __init__(self, max_params: int | None, layers: int, channels: int, num_classes: int,
+                 input_channels: int) -> None:
+        if max_params is not None and int(max_params) < 1:
+            raise ConfigError(f"--max-params must be a positive number of parameters, got {max_params}")
+        self.max_params = None if max_params is None else int(max_params)
+        self.layers, self.channels = int(layers), int(channels)
+        self.num_classes, self.input_channels = int(num_classes), int(input_channels)
+        self._cache: dict[Architecture, int] = {}
+
+    def params(self, arch: Architecture) -> int:
+        if arch not in self._cache:
+            from nao_tf.children.params import count_params
+
+            self._cache[arch] = count_params(arch, self.layers, self.channels, self.num_classes,
+                                             self.input_channels)
+        return self._cache[arch]
+
+    def allowed(self, arch: Architecture) -> bool | str:
+        if self.max_params is None:
+            return True
+        n = self.params(arch)
+        if n > self.max_params:
+            return (f"{n} parameters at N={self.layers} F={self.channels}, over --max-params "
+                    f"{self.max_params}")
+        return True
+
+    def config(self) -> dict[str, Any]:
+        return {"max_params": self.max_params, "params_layers": self.layers, "params_channels": self.channels}
+
+
+class WeightSharingEvaluator(Evaluator):
+    """NAO-WS evaluator on images (see the module docstring); score = shared-weight validation accuracy."""
+
+    name = "ws"
+
+    def __init__(self, dataset: str = "embedded", data_dir: str | None = None, *, layers: int = 1,
+                 channels: int = 8, batch_size: int = 64, warmup_epochs: float = 1.0,
+                 epochs_per_round: float = 1.0, planned_rounds: int = 4, eval_images: int = 500,
+                 valid_size: int = 1000, pool_size: int = 0, lr_max: float = 0.025, lr_min: float = 0.001,
+                 weight_decay: float = 3e-4, grad_clip: float = 5.0, drop_path_keep: float = 1.0,
+                 select: str = "switch", seed: int = 0, max_params: int | None = None,
+                 params_layers: int | None = None, params_channels: int | None = None,
+                 rerank_top: int = 3, rerank_epochs: int = 2, rerank_layers: int | None = None,
+                 rerank_channels: int | None = None, rerank_batch_size: int = 64,
+                 rerank_steps_per_epoch: int | None = None, space: str = "nasnet-ws") -> None:
+        super().__init__(get_space(space), "max")
+        if self.space.name != "nasnet-ws":
+            raise ConfigError(f"the ws evaluator searches the 5-op space nasnet-ws, not {self.space.name!r}; use "
+                              "--evaluator child for nasnet-full")
+        for name, value in (("layers", layers), ("channels", channels), ("batch_size", batch_size),
+                            ("eval_images", eval_images), ("planned_rounds", planned_rounds)):
+            if int(value) < 1:
+                raise ConfigError(f"ws {name} must be >= 1, got {value}")
+        if warmup_epochs < 0 or epochs_per_round < 0:
+            raise ConfigError("ws warmup_epochs and epochs_per_round must be >= 0")
+        if int(valid_size) < int(eval_images):
+            raise ConfigError(f"--valid-size {valid_size} must hold the --eval-images {eval_images} images "
+                              "each architecture is scored on")
+        self.layers, self.channels, self.batch_size = int(layers), int(channels), int(batch_size)
+        self.warmup_epochs, self.epochs_per_round = float(warmup_epochs), float(epochs_per_round)
+        self.planned_rounds, self.eval_images = int(planned_rounds), int(eval_images)
+        self.valid_size, self.pool_size = int(valid_size), int(pool_size)
+        self.lr_max, self.lr_min, self.weight_decay = float(lr_max), float(lr_min), float(weight_decay)
+        self.grad_clip, self.drop_path_keep, self.select = float(grad_clip), float(drop_path_keep), select
+        self.seed = int(seed)
+        self.dataset, self.data_dir = dataset, data_dir
+        self.rerank_top, self.rerank_epochs = int(rerank_top), int(rerank_epochs)
+        self.rerank_layers = int(rerank_layers or layers)
+        self.rerank_channels = int(rerank_channels or channels)
+        self.rerank_batch_size = int(rerank_batch_size)
+        self.rerank_steps_per_epoch = rerank_steps_per_epoch
+        self.split = ImageSplit(dataset, data_dir, self.valid_size, self.seed)
+        self.budget = ParamBudget(max_params, params_layers or self.rerank_layers,
+                                  params_channels or self.rerank_channels, self.split.num_classes,
+                                  self.split.shape[-1])
+        self.steps_per_epoch = max(1, len(self.split.x_train) // self.batch_size)
+        self._trainer: Any = None
+        # search state (saved with the run)
+        self.pool: list[Architecture] = []
+        self.scores: dict[Architecture, float] = {}
+        self.total_steps = 0
+        self.round = -1
+        self._rng = np.random.default_rng([self.seed, 5101])
+        self._order = self._rng.permutation(len(self.split.x_train))
+        self._pos = 0
+        self.progress: Callable[[str, int], Any] | None = None  # (phase, total) -> bar with update()/close()
+        self.last_loss = float("nan")
+
+    # ----- the supernet ------------------------------------------------------------------------------------
+    @property
+    def total_planned_steps(self) -> int:
+        epochs = self.warmup_epochs + self.epochs_per_round * max(0, self.planned_rounds - 1)
+        return max(1, int(round(epochs * self.steps_per_epoch)))
+
+    @property
+    def trainer(self) -> Any:
+        if self._trainer is None:
+            from nao_tf.children.supernet import Supernet, SupernetTrainer
+            from nao_tf.seeding import set_global_seed
+
+            set_global_seed(self.seed)
+            model = Supernet(self.layers, self.channels, self.split.num_classes, select=self.select,
+                             drop_path_keep=self.drop_path_keep)
+            self._trainer = SupernetTrainer(model, lr_max=self.lr_max, lr_min=self.lr_min,
+                                            total_steps=self.total_planned_steps, weight_decay=self.weight_decay,
+                                            grad_clip=self.grad_clip, image_shape=self.split.shape)
+        return self._trainer
+
+    def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pos + self.batch_size > len(self._order):
+            self._order = self._rng.permutation(len(self.split.x_train))
+            self._pos = 0
+        idx = self._order[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return self.split.normalize(self.split.x_train[idx]), self.split.y_train[idx].astype(np.int32)
+
+    def train(self, steps: int) -> float:
+        """``steps`` supernet minibatches, each with one architecture drawn uniformly from the pool."""
+        import tensorflow as tf
+
+        if not self.pool or steps <= 0:
+            return float("nan")
+        trainer = self.trainer
+        bar = self.progress("supernet training", steps) if self.progress else None
+        losses = []
+        total = self.total_planned_steps
+        for _ in range(steps):
+            arch = self.pool[int(self._rng.integers(len(self.pool)))]
+            x, y = self._next_batch()
+            progress = tf.constant(min(1.0, self.total_steps / total), tf.float32)
+            seed = tf.constant([self.seed, self.total_steps], tf.int32)
+            loss, _ = trainer.train_step(x, y, tf.constant(arch.values, tf.int32), progress, seed)
+            losses.append(float(loss))
+            self.total_steps += 1
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        self.last_loss = float(np.mean(losses))
+        if not math.isfinite(self.last_loss):
+            from nao_tf.errors import TrainingDivergedError
+
+            raise TrainingDivergedError(f"supernet loss became {self.last_loss} at step {self.total_steps}; "
+                                        "lower --ws-lr or resume from the last round")
+        return self.last_loss
+
+    def score(self, archs: Sequence[Architecture]) -> list[float]:
+        images = self.split.normalize(self.split.x_valid[: self.eval_images])
+        labels = self.split.y_valid[: self.eval_images].astype(np.int32)
+        return self.trainer.score_pool([a.values for a in archs], images, labels)
+
+    # ----- Evaluator interface -------------------------------------------------------------------------------
+    def allowed(self, arch: Architecture) -> bool | str:
+        return self.budget.allowed(arch)
+
+    def begin_round(self, round_index: int, pool: Sequence[Architecture]) -> None:
+        batch = [a for a in pool if self.is_allowed(a)]
+        keep = max(self.pool_size, len(batch)) - len(batch)
+        ranked = sorted(self.scores, key=lambda a: (-self.scores[a], a.values))
+        fresh = set(batch)
+        self.pool = batch + [a for a in ranked if a not in fresh][:keep]
+        epochs = self.warmup_epochs if self.total_steps == 0 else self.epochs_per_round
+        self.round = int(round_index)
+        self.train(int(round(epochs * self.steps_per_epoch)))
+
+    def evaluate(self, archs: Sequence[Architecture]) -> list[Evaluation]:
+        for a in archs:
+            self.space.check_space(a)
+        if self.total_steps == 0 and not self.pool:  # used without the loop's begin_round
+            self.begin_round(0, archs)
+        bar = self.progress("evaluation", len(archs)) if self.progress else None
+        out = []
+        for a in archs:
+            acc = self.score([a])[0]
+            self.scores[a] = acc
+            out.append(Evaluation(a, acc, {"shared_accuracy": acc, "supernet_steps": self.total_steps,
+                                           "params": self.budget.params(a)}))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return out
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "metric": "valid_accuracy (shared weights, one batch)",
+                "dataset": self.split.data.name, "data_dir": self.data_dir, "layers": self.layers,
+                "channels": self.channels, "batch_size": self.batch_size, "warmup_epochs": self.warmup_epochs,
+                "epochs_per_round": self.epochs_per_round, "planned_rounds": self.planned_rounds,
+                "eval_images": self.eval_images, "valid_size": self.valid_size, "pool_size": self.pool_size,
+                "lr_max": self.lr_max, "lr_min": self.lr_min, "weight_decay": self.weight_decay,
+                "grad_clip": self.grad_clip, "drop_path_keep": self.drop_path_keep, "select": self.select,
+                "seed": self.seed, **self.budget.config(), "rerank_top": self.rerank_top,
+                "rerank_epochs": self.rerank_epochs, "rerank_layers": self.rerank_layers,
+                "rerank_channels": self.rerank_channels, "rerank_batch_size": self.rerank_batch_size,
+                "rerank_steps_per_epoch": self.rerank_steps_per_epoch}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], data_dir: str | None = None) -> WeightSharingEvaluator:
+        keys = ("layers", "channels", "batch_size", "warmup_epochs", "epochs_per_round", "planned_rounds",
+                "eval_images", "valid_size", "pool_size", "lr_max", "lr_min", "weight_decay", "grad_clip",
+                "drop_path_keep", "select", "seed", "max_params", "params_layers", "params_channels",
+                "rerank_top", "rerank_epochs", "rerank_layers", "rerank_channels", "rerank_batch_size",
+                "rerank_steps_per_epoch")
+        return cls(cfg.get("dataset", "embedded"), data_dir or cfg.get("data_dir"),
+                   **{k: cfg[k] for k in keys if k in cfg})
+
+    # ----- re-ranking ----------------------------------------------------------------------------------------
+    def rerank(self, evaluations: Sequence[Evaluation], run_dir: Path | None = None) -> list[dict[str, Any]]:
+        """Stand-alone training of the ``rerank_top`` best (by shared-weight score); best first.
+
+        Each finished child is written to ``run_dir/rerank.json`` at once, so a resumed run retrains none.
+        """
+        from nao_tf.children.train_cnn import train_child
+
+        ranked = sorted(evaluations, key=lambda e: (-e.score, e.arch.values))
+        top = [e for e in ranked if self.is_allowed(e.arch)][: self.rerank_top]
+        path = None if run_dir is None else Path(run_dir) / "rerank.json"
+        done: dict[str, dict[str, Any]] = {}
+        if path is not None and path.is_file():
+            try:
+                done = {r["integers"]: r for r in read_json(path)}
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise RunFolderError(f"cannot read {path}: {exc}") from None
+        bar = self.progress("re-ranking (stand-alone training)", len(top)) if self.progress else None
+        results = []
+        for ev in top:
+            key = ev.arch.integers
+            if key not in done:
+                out = train_child(ev.arch, self.split.data, epochs=self.rerank_epochs, layers=self.rerank_layers,
+                                  channels=self.rerank_channels, batch_size=self.rerank_batch_size,
+                                  lr=self.lr_max, drop_path_keep=1.0, aux_head=False, cutout=0,
+                                  valid_size=self.valid_size, seed=self.seed,
+                                  steps_per_epoch=self.rerank_steps_per_epoch)
+                done[key] = {"integers": key, "shared_accuracy": ev.score,
+                             "standalone_accuracy": out["valid_accuracy"], "params": out["params"],
+                             "seconds": out["seconds"], "epochs": self.rerank_epochs,
+                             "layers": self.rerank_layers, "channels": self.rerank_channels}
+                if path is not None:
+                    atomic_write_json(path, [done[e.arch.integers] for e in top if e.arch.integers in done])
+            results.append(done[key])
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return sorted(results, key=lambda r: -r["standalone_accuracy"])
+
+    # ----- resume ----------------------------------------------------------------------------------------
+    def save_state(self, run_dir: Path) -> None:
+        """One snapshot per completed round (``supernet-<round>.npz/.json``); the two newest are kept."""
+        if self.round < 0:
+            return
+        run_dir = Path(run_dir)
+        buf = io.BytesIO()
+        np.savez(buf, *self.trainer.get_state())
+        stem = f"{STATE_PREFIX}-{self.round + 1:04d}"
+        atomic_write_bytes(run_dir / f"{stem}.npz", buf.getvalue())
+        atomic_write_json(run_dir / f"{stem}.json", {
+            "completed_rounds": self.round + 1, "pool": [list(a.values) for a in self.pool],
+            "scores": [[list(a.values), s] for a, s in self.scores.items()], "total_steps": self.total_steps,
+            "pos": self._pos, "order": self._order.tolist(), "rng": self._rng.bit_generator.state,
+            "last_loss": self.last_loss})
+        for old in sorted(run_dir.glob(f"{STATE_PREFIX}-*.json"))[:-2]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".npz").unlink(missing_ok=True)
+
+    def load_state(self, run_dir: Path) -> None:
+        """Restore the snapshot of the search's completed steps (from ``state.json``)."""
+        run_dir = Path(run_dir)
+        step = 0
+        if (run_dir / "state.json").is_file():
+            try:
+                step = int(read_json(run_dir / "state.json").get("step", 0))
+            except (OSError, ValueError) as exc:
+                raise RunFolderError(f"cannot read {run_dir / 'state.json'}: {exc}") from None
+        if step == 0:
+            return
+        stem = run_dir / f"{STATE_PREFIX}-{step:04d}"
+        if not stem.with_suffix(".json").is_file() or not stem.with_suffix(".npz").is_file():
+            raise RunFolderError(f"run folder {str(run_dir)!r} lacks the supernet snapshot of round {step} "
+                                 f"({stem.name}.npz/.json); it cannot be resumed")
+        try:
+            meta = read_json(stem.with_suffix(".json"))
+            with np.load(stem.with_suffix(".npz")) as data:
+                arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+            self.trainer.set_state(arrays)
+        except (OSError, ValueError, KeyError, ConfigError) as exc:
+            raise RunFolderError(f"cannot resume the supernet from {stem}.npz: {exc}") from None
+        self.pool = [self.space.make(v) for v in meta["pool"]]
+        self.scores = {self.space.make(v): float(s) for v, s in meta["scores"]}
+        self.total_steps = int(meta["total_steps"])
+        self._pos = int(meta["pos"])
+        self._order = np.asarray(meta["order"], dtype=np.int64)
+        self._rng.bit_generator.state = meta["rng"]
+        self.round = int(meta["completed_rounds"]) - 1
+        self.last_loss = float(meta.get("last_loss", float("nan")))
+
