@@ -211,9 +211,32 @@ def base_meta(kind: str, config: dict[str, Any], arch: Any, space: Any) -> dict[
     }
 
 
+def _float32_model(model: Any) -> tuple[Any, str | None]:
+    """``(model in float32, the policy it was trained with or None)``: a mixed-precision model is rebuilt with
+    float32 layers and the same weights (variables are float32 under a mixed policy anyway). Exports compute in
+    float32: float16 rounding differs between eager Keras and graph runtimes by far more than the tolerance,
+    and CPU runtimes gain nothing from it."""
+    import keras
+
+    policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False, recursive=True)}
+    mixed = sorted(p for p in policies if p != "float32")
+    if not mixed:
+        return model, None
+
+    def float32_layer(layer: Any) -> Any:
+        config = layer.get_config()
+        config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=float32_layer)
+    clone.set_weights(model.get_weights())
+    return clone, ",".join(mixed)
+
+
 def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any], nao_layers: list[Any]) -> Source:
     from nao_tf.children import cnn
 
+    model, trained_policy = _float32_model(model)
     net = cnn.inference_model(model)
     shape = tuple(int(d) for d in model.inputs[0].shape[1:] if d is not None)
     if len(shape) != 3:
@@ -234,5 +257,6 @@ def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any]
                                                                             "data.class_names")),
         "normalization": normalization,
         "outputs": ["logits", "probabilities"],
+        "precision": "float32" + (f" (trained with {trained_policy})" if trained_policy else ""),
     })
     return Source("cnn", path, model_file, model, net, meta, input_shape=shape)
