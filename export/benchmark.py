@@ -4,8 +4,8 @@ The network is NAONet-B at N=3, F=20 on 32x32x3 images (10 classes) by default, 
 (latency does not depend on the weights) and batch-norm statistics calibrated on one random batch. It is
 exported with ``export_model`` (so the export is verified, and the verification figures are part of the
 result), then each runtime is timed on the same uint8 batch at each batch size: a few warm-up calls (tracing,
-graph optimization), then the median and the 10th/90th percentile of wall-clock times of single calls, in
-milliseconds.
+graph optimization), then single calls of each runtime in turns; the median and the 10th/90th percentile of
+their wall-clock times are reported, in milliseconds.
 
 Runtimes: ``keras`` is the eager call ``model(x, training=False)`` (what ``model(x)`` costs a user);
 ``keras_predict_on_batch`` is Keras's compiled predict function; ``savedmodel`` is the reloaded
@@ -15,6 +15,7 @@ measured in this one run, which is what is comparable across machines.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -26,17 +27,24 @@ import numpy as np
 from nao_tf.errors import ConfigError
 
 
-def _time_calls(fn: Callable[[], Any], warmup: int, repeats: int) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
+def _time_interleaved(fns: dict[str, Callable[[], Any]], warmup: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Warm every runtime up, then time them in turns (one call of each per round), so that whatever else the
+    machine does at that moment slows all runtimes alike instead of whichever happened to run then."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000.0)
-    arr = np.asarray(times)
-    return {"median_ms": round(float(np.median(arr)), 4), "p10_ms": round(float(np.percentile(arr, 10)), 4),
-            "p90_ms": round(float(np.percentile(arr, 90)), 4), "calls": int(repeats)}
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    out = {}
+    for name, values in times.items():
+        arr = np.asarray(values)
+        out[name] = {"median_ms": round(float(np.median(arr)), 4), "p10_ms": round(float(np.percentile(arr, 10)), 4),
+                     "p90_ms": round(float(np.percentile(arr, 90)), 4), "calls": int(repeats)}
+    return out
 
 
 def _device() -> str:
@@ -95,6 +103,8 @@ def benchmark_export(arch: str = "NAONet-B", layers: int = 3, channels: int = 20
                   "channels": channels, "input_shape": list(shape), "num_classes": num_classes,
                   "params": keras_param_count(net)},
         "device": _device(),
+        # Other processes distort latencies; the load at the start says how busy the machine was.
+        "machine": {"cpus": os.cpu_count(), "load_average_1min_at_start": round(os.getloadavg()[0], 2)},
         "runtimes": {},
     }
     with tempfile.TemporaryDirectory(prefix="nao_tf_bench_") as tmp:
@@ -120,8 +130,8 @@ def benchmark_export(arch: str = "NAONet-B", layers: int = 3, channels: int = 20
                 "onnxruntime": lambda x=uint8: ort(x),
             }
             reps = repeats if batch <= 8 else max(3, repeats // 4)
-            for name, fn in runs.items():
-                result["runtimes"].setdefault(name, {})[str(batch)] = _time_calls(fn, warmup, reps)
+            for name, timing in _time_interleaved(runs, warmup, reps).items():
+                result["runtimes"].setdefault(name, {})[str(batch)] = timing
     ratios = {}
     for batch in map(str, batch_sizes):
         keras_ms = result["runtimes"]["keras"][batch]["median_ms"]
