@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from nao_tf.errors import NaoError
 
 # Modules of nao_tf.cli that define commands, in the order --help lists them.
-COMMAND_MODULES = ("arch", "search", "benchmark", "train", "evaluate", "export", "predict")
+COMMAND_MODULES = ("arch", "search", "worker", "benchmark", "train", "evaluate", "export", "predict")
 
 
 class OneLineParser(argparse.ArgumentParser):
