@@ -6,5 +6,5 @@
 - ``benchmark.benchmark_export``: ``nao-tf benchmark export``: latency of Keras, SavedModel and ONNX Runtime.
 - ``metadata``: what an export says about itself (also in the ONNX ``metadata_props``).
 
-Nothing here is imported by ``nao_tf`` itself; TensorFlow is imported only when a function needs it.
+Nothing in the library proper (``nao_tf``) imports this package.
 """
