@@ -157,3 +157,20 @@ def test_builder_rejects_bad_input():
     with pytest.raises(ArchitectureError):
         O.make_op("sep7", 4)
     assert resolve("NAONet-B").space == "nasnet-ws"
+
+
+def test_mixed_precision_forward_backward_with_drop_path():
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_cnn("NAONet-B", layers=1, channels=4, input_shape=(8, 8, 1), aux_head=True,
+                          drop_path_keep=0.7, total_steps=100)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 1)).astype("float32")
+    with tf.GradientTape() as tape:
+        logits, aux = model(x, training=True)
+        loss = tf.reduce_sum(logits) + tf.reduce_sum(aux)
+    assert logits.dtype == tf.float32 and aux.dtype == tf.float32
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(g is not None and np.isfinite(tf.cast(g, tf.float32).numpy()).all() for g in grads)

@@ -289,7 +289,9 @@ class DropPath(kl.Layer):
         if self.total_steps is None:
             step_ratio = tf.constant(1.0)
         else:
-            step_ratio = tf.minimum((tf.convert_to_tensor(self.step) + 1.0) / float(self.total_steps), 1.0)
+            # under a mixed policy Keras reads the variable in the compute dtype: count in float32
+            step = tf.cast(tf.convert_to_tensor(self.step), tf.float32)
+            step_ratio = tf.minimum((step + 1.0) / float(self.total_steps), 1.0)
         return 1.0 - step_ratio * self.layer_ratio * (1.0 - self.keep_prob)
 
     def call(self, x: Any, training: bool | None = None) -> Any:
@@ -297,7 +299,7 @@ class DropPath(kl.Layer):
             return x
         keep = self.current_keep_prob()
         batch = tf.shape(x)[0]
-        mask = tf.cast(tf.random.uniform(tf.stack([batch, 1, 1, 1])) < keep, x.dtype)
+        mask = tf.cast(tf.random.uniform(tf.stack([batch, 1, 1, 1])) < tf.cast(keep, tf.float32), x.dtype)
         return x * (mask / tf.cast(keep, x.dtype))
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple:
