@@ -174,3 +174,17 @@ def test_mixed_precision_forward_backward_with_drop_path():
     assert logits.dtype == tf.float32 and aux.dtype == tf.float32
     grads = tape.gradient(loss, model.trainable_weights)
     assert all(g is not None and np.isfinite(tf.cast(g, tf.float32).numpy()).all() for g in grads)
+
+
+def test_arch_show_params(capsys):
+    import json
+
+    from nao_tf.cli.main import main
+
+    assert main(["arch", "show", "NAONet-B", "--params", "--layers", "6", "--channels", "36", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["params"]["trainable"] == 2_921_302
+    assert main(["arch", "show", "NAONet-A", "--params"]) == 0
+    assert "11470150" in capsys.readouterr().out
+    assert main(["arch", "show", "PTB-NAONet", "--params"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
