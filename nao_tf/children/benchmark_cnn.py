@@ -56,10 +56,10 @@ def _train_rate(model: keras.Model, batch: int, aux: bool, steps: int, warmup: i
     ds = _batches(batch, aux, seed)
     callbacks = [DropPathStep(model)]
     t0 = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=callbacks)
+    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=callbacks, shuffle=False)
     warm = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
     seconds = time.perf_counter() - t0
     return {"images_per_s": round(steps * batch / seconds, 2), "steps": steps, "batch": batch,
             "seconds": round(seconds, 2), "warmup_seconds": round(warm, 2)}

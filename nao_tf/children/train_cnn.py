@@ -426,12 +426,12 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
     if resume and state:
         with strategy.scope():
             _load_checkpoint_weights(model, run / state["checkpoint"])
-    if not resume or not (run / "config.json").exists():
-        atomic_write_json(run / "config.json", {
-            "kind": RUN_KIND, "config": config.to_json(), "architecture": resolve(arch).integers,
-            "space": arch.space, "params": params, "data": data.summary() if hasattr(data, "summary") else info,
-            "replicas": replicas, "steps_per_epoch": per_epoch, "total_steps": total_steps,
-        })
+    # written on resume too: it records the settings of the latest attempt (architecture and size are checked)
+    atomic_write_json(run / "config.json", {
+        "kind": RUN_KIND, "config": config.to_json(), "architecture": resolve(arch).integers,
+        "space": arch.space, "params": params, "data": data.summary() if hasattr(data, "summary") else info,
+        "replicas": replicas, "steps_per_epoch": per_epoch, "total_steps": total_steps,
+    })
     summary = {"run": str(run), "architecture": arch.integers, "params": params, "replicas": replicas}
     if start_epoch >= config.epochs:
         summary.update(_finish(run, model, history, start_epoch, 0.0))
@@ -446,7 +446,7 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
         keras.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), update_freq="epoch", profile_batch=0),
     ]
     model.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=per_epoch,
-              validation_data=valid_ds, callbacks=callbacks, verbose=verbose)
+              validation_data=valid_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - started
     if guard.diverged:
         last = read_state(run)
@@ -504,7 +504,7 @@ def train_child(arch: Architecture | str, data: Any, *, epochs: int = 25, layers
         model = compile_model(arch, config, info, per_epoch * epochs, strategy)
         guard = _NanGuard()
         hist = model.fit(train_ds, epochs=epochs, steps_per_epoch=per_epoch, validation_data=valid_ds,
-                         callbacks=[DropPathStep(model), guard], verbose=verbose)
+                         callbacks=[DropPathStep(model), guard], verbose=verbose, shuffle=False)
         history = []
         for i in range(len(hist.history.get("loss", []))):
             logs = {k: v[i] for k, v in hist.history.items() if i < len(v)}
