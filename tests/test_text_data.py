@@ -136,10 +136,11 @@ def test_lm_dataset_dynamic_time():
 
 def test_bad_bptt_through_cli(cli, tmp_path):
     folder = write_ptb(tmp_path / "ptb")
-    code, out, err = cli("train", "--arch", "PTB-NAONet", "--dataset", "ptb", "--data-dir", folder,
-                         "--output", tmp_path / "run", "--hidden", "8", "--batch-size", "2", "--bptt", "35")
+    code, out, err = cli("train", "PTB-NAONet", "--dataset", "ptb", "--data-dir", folder,
+                         "--out", tmp_path / "run", "--hidden", "8", "--batch-size", "2", "--bptt", "35",
+                         "--eval-batch-size", "1")
     assert code == 2
     assert err.strip().count("\n") == 0 and "BPTT length 35" in err
-    code, out, err = cli("train", "--arch", "PTB-NAONet", "--dataset", "ptb", "--data-dir", tmp_path / "none",
-                         "--output", tmp_path / "run2")
+    code, out, err = cli("train", "PTB-NAONet", "--dataset", "ptb", "--data-dir", tmp_path / "none",
+                         "--out", tmp_path / "run2")
     assert code == 2 and "does not exist" in err and err.strip().count("\n") == 0
