@@ -14,7 +14,7 @@ pytest.importorskip("tensorflow")
 from nao_tf.children.train_lm import LmConfig, LmTrainer, load_lm  # noqa: E402
 from nao_tf.data.text import load_corpus, unigram_perplexity  # noqa: E402
 
-TOY = ("--hidden", "48", "--batch-size", "20", "--bptt", "20", "--embed-dropout", "0", "--input-dropout", "0.1",
+TOY = ("--hidden", "48", "--batch-size", "32", "--bptt", "20", "--embed-dropout", "0", "--input-dropout", "0.1",
        "--x-dropout", "0.1", "--hidden-dropout", "0.1", "--output-dropout", "0.2", "--log-every", "1000")
 
 
