@@ -196,15 +196,16 @@ class WSCell(keras.layers.Layer):
         gamma, beta = tf.gather(tf.gather(self.gamma, slot), k), tf.gather(tf.gather(self.beta, slot), k)
         for rep in (0, 1):
             x = tf.nn.relu(x)
-            flags, fns = [], []
-            for kern, w in ((3, dw3[rep]), (5, dw5[rep])):
-                for stride in ((1, 2) if rep == 0 and strided is not None else (1,)):
-                    cond = tf.equal(op, 0 if kern == 3 else 1)
-                    if strided is not None and rep == 0:
-                        cond = tf.logical_and(cond, strided if stride == 2 else tf.logical_not(strided))
-                    flags.append(cond)
-                    fns.append(lambda x=x, w=w, s=stride: tf.nn.depthwise_conv2d(x, w, [1, s, s, 1], "SAME"))
-            x = self._pick(flags, fns)
+
+            def by_kernel(s: int, x: tf.Tensor = x, rep: int = rep) -> tf.Tensor:
+                return self._pick([tf.equal(op, 0), tf.equal(op, 1)], [
+                    lambda: tf.nn.depthwise_conv2d(x, dw3[rep], [1, s, s, 1], "SAME"),
+                    lambda: tf.nn.depthwise_conv2d(x, dw5[rep], [1, s, s, 1], "SAME")])
+
+            if strided is not None and rep == 0:  # the two strides give different shapes: a real branch
+                x = tf.cond(strided, lambda: by_kernel(2), lambda: by_kernel(1))
+            else:
+                x = by_kernel(1)
             x = _bn(tf.nn.conv2d(x, pw[rep], 1, "VALID"), gamma[rep], beta[rep])
         return x
 
