@@ -149,3 +149,12 @@ def test_two_replica_mirrored_strategy_on_logical_cpus(tmp_path):
     assert summary["replicas"] == 2
     assert json.loads((run / "config.json").read_text())["replicas"] == 2
     assert (run / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_benchmark_child_prints_json(capsys):
+    assert main(["benchmark", "child", "--steps", "1", "--eval-steps", "1", "--warmup", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("search_child_train", "search_child_eval", "final_train"):
+        assert out["results"][key]["images_per_s"] > 0
+    assert out["results"]["final_train"]["params"] == 2_921_302
