@@ -147,3 +147,19 @@ def test_untied_and_shared_lm():
     shared.cell.set_arch(nao_tf.resolve("PTB-NAONet"))
     logits, _ = shared(np.zeros((2, 3), "int32"))
     assert logits.shape == (2, 3, 10)
+
+
+def test_inference_function_converts_to_onnx():
+    tf2onnx = pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model = build_lm(nao_tf.resolve("PTB-NAONet"), vocab_size=30, hidden=8, seed=0)
+    fn = inference_function(model)
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=17)
+    sess = ort.InferenceSession(proto.SerializeToString())
+    tokens = np.random.default_rng(0).integers(0, 30, (2, 6)).astype(np.int32)
+    state = np.random.default_rng(1).normal(size=(2, 8)).astype(np.float32)
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"tokens": tokens, "state": state}),
+                   strict=True))
+    ref = fn(tokens, state)
+    np.testing.assert_allclose(got["logits"], ref["logits"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["new_state"], ref["new_state"].numpy(), atol=1e-5)

@@ -13,8 +13,9 @@ Public API (also what export uses):
   new_state [batch, hidden] float32)``; inference mode, ``tokens`` int32 ``[batch, time]``, ``state``
   ``[batch, hidden]`` (``model.initial_state(batch)`` gives zeros). Feed the returned state back for the next
   window (stateful evaluation across batches).
-* ``inference_function(model)``: a ``tf.function`` with that signature (dynamic batch and time) for SavedModel
-  / tf2onnx.
+* ``inference_function(model)``: a ``tf.function(tokens, state) -> {"logits", "new_state"}`` (dynamic batch
+  and time) for SavedModel / tf2onnx; ``tf2onnx.convert.from_function(fn, input_signature=fn.input_signature)``
+  converts it (tested against onnxruntime).
 * ``model.forward(tokens, state, training)`` -> ``(logits, state, raw_outputs, dropped_outputs)`` for training
   (activation regularization needs the RNN outputs before and after output dropout).
 """
@@ -108,7 +109,13 @@ class RnnLanguageModel(keras.Model):
         if training:
             x = _locked_dropout(x, self.input_dropout, self.seed_gen)
             x = _locked_dropout(x, self.x_dropout, self.seed_gen)
-        raw, new_state = self.rnn(x, initial_state=[state], training=training)
+        if training and self.hidden_dropout > 0:  # one variational mask per sequence (see rnn_cell)
+            self.cell.hidden_mask = keras.random.dropout(ops.ones_like(state), self.hidden_dropout,
+                                                         seed=self.cell.seed_generator)
+        try:
+            raw, new_state = self.rnn(x, initial_state=[state], training=training)
+        finally:
+            self.cell.hidden_mask = None
         dropped = _locked_dropout(raw, self.output_dropout, self.seed_gen) if training else raw
         return self.decode(dropped), new_state, raw, dropped
 
@@ -146,14 +153,16 @@ def build_shared_lm(vocab_size: int, hidden: int, seed: int | None = None, **opt
 
 
 def inference_function(model: RnnLanguageModel):
-    """``tf.function(tokens int32 [batch, time], state float32 [batch, hidden]) -> (logits, state)``."""
+    """``tf.function(tokens int32 [batch, time], state float32 [batch, hidden])`` returning
+    ``{"logits": [batch, time, vocab], "new_state": [batch, hidden]}`` (output names differ from input names, which
+    tf2onnx requires)."""
     import tensorflow as tf
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="tokens"),
                                   tf.TensorSpec([None, model.hidden], tf.float32, name="state")])
     def lm_step(tokens, state):
         logits, new_state = model.step(tokens, state)
-        return {"logits": logits, "state": new_state}
+        return {"logits": logits, "new_state": new_state}
 
     return lm_step
 

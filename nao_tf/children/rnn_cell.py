@@ -10,8 +10,12 @@ For input ``x_t`` and previous hidden state ``h``::
 ``W0 = [W0_c | W0_h]`` is one ``[input + units, 2 * units]`` matrix and each ``[W_c^i | W_h^i]`` one
 ``[units, 2 * units]`` matrix, without biases, initialized uniformly in +-0.04 (the DARTS/NAO PyTorch code).
 Hidden dropout (``hidden_dropout``, training only) is the DARTS/NAO variational mask on ``h`` and on every
-``s_p`` fed to a matrix, one mask per sequence (Keras' ``DropoutRNNCell`` machinery); the input-side dropouts
-live in the language model.
+``s_p`` fed to a matrix, one mask per sequence: the language model draws it before the recurrent loop and hands
+it to the cell (``hidden_mask``); a cell used on its own in training draws a fresh mask at each step instead.
+At inference the cell has no random ops and no state updates, so its graph freezes and converts (tf2onnx).
+(Keras' ``DropoutRNNCell`` is not used on purpose: ``keras.layers.RNN`` makes such cells draw a mask even at
+inference, which updates a seed variable inside the inference graph.) The input-side dropouts live in the
+language model.
 
 * ``NaoRnnCell``: one architecture, fixed at construction (what training and export use). Works inside
   ``keras.layers.RNN``; the state is one ``[batch, units]`` tensor.
@@ -31,7 +35,6 @@ import_tf_quietly()
 
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell  # noqa: E402
 
 from nao_tf.spaces.rnn import ACTIVATIONS, NODES, RNN  # noqa: E402
 
@@ -58,7 +61,7 @@ def _highway(s_prev, s_in, w, units: int, act):
     return s_prev + c * (act(ch[:, units:]) - s_prev)
 
 
-class _CellBase(DropoutRNNCell, keras.layers.Layer):
+class _CellBase(keras.layers.Layer):
     def __init__(self, units: int, hidden_dropout: float = 0.0, init_range: float = INIT_RANGE,
                  seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -68,10 +71,8 @@ class _CellBase(DropoutRNNCell, keras.layers.Layer):
         self.seed = seed
         self.state_size = self.units
         self.output_size = self.units
-        # DropoutRNNCell reads these two names: no input mask here, the hidden mask is the recurrent one.
-        self.dropout = 0.0
-        self.recurrent_dropout = self.hidden_dropout
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.hidden_mask = None  # [batch, units] mask for the next call sequence, set by the language model
 
     def _init(self):
         return keras.initializers.RandomUniform(-self.init_range, self.init_range, seed=self.seed)
@@ -81,7 +82,11 @@ class _CellBase(DropoutRNNCell, keras.layers.Layer):
                                   name="w0")
 
     def _s0(self, x, h, training):
-        mask = self.get_recurrent_dropout_mask(h) if training and self.hidden_dropout > 0 else None
+        mask = None
+        if training and self.hidden_dropout > 0:
+            mask = self.hidden_mask
+            if mask is None:
+                mask = keras.random.dropout(ops.ones_like(h), self.hidden_dropout, seed=self.seed_generator)
         h_in = h * mask if mask is not None else h
         s0 = _highway(h, ops.concatenate([x, h_in], axis=-1), self.w0, self.units, ops.tanh)
         return s0, mask
