@@ -107,3 +107,17 @@ def test_bad_input_one_line_exit_2(cli, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "missing split file" in proc.stderr and "wiki.train.tokens" in proc.stderr
+
+
+def test_benchmark_lm_json(cli):
+    code, out, err = cli("benchmark", "lm", "--sizes", "8,12", "--steps", "2", "--vocab-size", "40",
+                         "--batch-size", "4", "--bptt", "5", "--jit", "off")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["benchmark"] == "lm" and result["batch_size"] == 4 and result["bptt"] == 5
+    assert [r["hidden"] for r in result["results"]] == [8, 12]
+    for r in result["results"]:
+        assert r["train_tokens_per_s"] > 0 and r["eval_tokens_per_s"] > 0 and r["jit_compile"] is False
+        assert np.isfinite(r["final_train_loss"])
+    code, _, err = cli("benchmark", "lm", "--sizes", "x")
+    assert code == 2 and "--sizes" in err
