@@ -462,30 +462,38 @@ def benchmark_supernet(layers: int = 3, channels: int = 20, image_size: int = 32
         t0 = time.perf_counter()
         trainer.score_pool(pool[:1], x_eval, y_eval)
         compile_eval = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.score_pool(pool[1:], x_eval, y_eval)
         per_eval = (time.perf_counter() - t0) / archs
+        cpu_eval = (time.process_time() - c0) / archs
         t0 = time.perf_counter()
         trainer.train_step(x_train, y_train, tf.constant(pool[0], tf.int32), tf.constant(0.0),
                            tf.constant([seed, 0], tf.int32))
         compile_train = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for s in range(train_steps):
             arch = tf.constant(pool[1 + s % archs], tf.int32)
             trainer.train_step(x_train, y_train, arch, tf.constant(s / train_steps, tf.float32),
                                tf.constant([seed, s], tf.int32))
         train_ips = batch * train_steps / (time.perf_counter() - t0)
+        cpu_per_image = (time.process_time() - c0) / (batch * train_steps)
         results[mode] = {
             "seconds_per_arch_eval": round(per_eval, 3),
             "train_images_per_s": round(train_ips, 1),
+            "cpu_seconds_per_arch_eval": round(cpu_eval, 3),
+            "train_cpu_seconds_per_image": round(cpu_per_image, 4),
             "compile_eval_s": round(compile_eval, 1),
             "compile_train_s": round(compile_train, 1),
             "params": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
         }
     best = min(results, key=lambda m: results[m]["seconds_per_arch_eval"])
     authors_eval, authors_train = 7.7, 25.6
+    import os
+
     return {
         "benchmark": "supernet",
+        "machine": {"cpus": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+                    "note": "wall times are shared with every other process; cpu_seconds are this process's"},
         "work": {"layers": layers, "channels": channels, "image": [image_size, image_size, 3],
                  "eval_images": eval_images, "train_batch": batch, "archs_timed": archs,
                  "train_steps_timed": train_steps},

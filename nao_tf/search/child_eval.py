@@ -121,3 +121,27 @@ class ChildTrainingEvaluator(Evaluator):
                 "valid_size", "steps_per_epoch", "seed", "max_params", "cutout")
         return cls(cfg.get("space", "nasnet-full"), cfg.get("dataset", "embedded"),
                    data_dir or cfg.get("data_dir"), **{k: cfg[k] for k in keys if k in cfg})
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process now (Linux ``/proc``; 0 where it is not available)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_over_children(evaluator: ChildTrainingEvaluator, archs: Sequence[Architecture]) -> dict[str, Any]:
+    """Train ``archs`` one after the other; resident memory after each (MiB) and the growth after the first
+    two (the first children load TensorFlow's kernels and the data pipeline once)."""
+    rss = []
+    for arch in archs:
+        evaluator.train_one(arch)
+        rss.append(round(rss_bytes() / 2**20, 1))
+    base = rss[min(1, len(rss) - 1)]
+    return {"children": len(rss), "rss_mib": rss, "growth_after_second_mib": round(rss[-1] - base, 1),
+            "growth_per_child_mib": round((rss[-1] - base) / max(1, len(rss) - 2), 2)}

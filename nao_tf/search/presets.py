@@ -26,6 +26,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_epochs": 1.0, "epochs_per_round": 0.5, "pool_size": 30,
         "initial_pool": 30, "per_round": 15, "top_k": 15, "budget": 75, "controller_epochs": 150,
         "rerank_top": 3, "rerank_epochs": 2,
+        # a few hundred controller steps: compiling them with XLA costs more than it saves on a CPU
+        "controller": {"jit_compile": False},
     },
     "paper-ws": {
         "evaluator": "ws", "space": "nasnet-ws", "dataset": "cifar10", "method": "nao",

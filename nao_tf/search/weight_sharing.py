@@ -339,6 +339,15 @@ class WeightSharingEvaluator(Evaluator):
                 step = int(read_json(run_dir / "state.json").get("step", 0))
             except (OSError, ValueError) as exc:
                 raise RunFolderError(f"cannot read {run_dir / 'state.json'}: {exc}") from None
+        # killed between writing evaluations.json and state.json: step ``step`` is in evaluations.json, so the
+        # loop will take its scores from there without training; its snapshot (written first) is the one
+        if (run_dir / f"{STATE_PREFIX}-{step + 1:04d}.npz").is_file() and (run_dir / "evaluations.json").is_file():
+            try:
+                records = read_json(run_dir / "evaluations.json")
+            except (OSError, ValueError) as exc:
+                raise RunFolderError(f"cannot read {run_dir / 'evaluations.json'}: {exc}") from None
+            if any(int(r.get("step", -1)) == step for r in records):
+                step += 1
         if step == 0:
             return
         stem = run_dir / f"{STATE_PREFIX}-{step:04d}"
