@@ -286,7 +286,7 @@ class LmTrainer:
         writer = tf.summary.create_file_writer(str(self.output / "tb")) if self.output is not None else None
         per_epoch = count_windows(self.train_data, cfg.bptt)
         start = time.perf_counter()
-        stop = False
+        stop = cfg.max_steps is not None and self.steps >= cfg.max_steps
         while self.epoch < cfg.epochs and not stop:
             epoch = self.epoch + 1
             self.state.assign(tf.zeros_like(self.state))
@@ -300,7 +300,7 @@ class LmTrainer:
                 pending.append(self.train_step(x, y, tf.constant(lr, tf.float32)))
                 tokens += x.size
                 self.steps += 1
-                last = self.steps == cfg.max_steps
+                last = cfg.max_steps is not None and self.steps >= cfg.max_steps
                 if len(pending) >= cfg.log_every or last:
                     losses = [float(p) for p in pending]
                     pending = []
