@@ -17,6 +17,7 @@ MODULES: tuple[str, ...] = (
     "nao_tf.children.train_cnn",
     "nao_tf.children.rnn_cell",
     "nao_tf.children.lm",
+    "nao_tf.children.supernet",
 )
 
 

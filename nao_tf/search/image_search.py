@@ -186,7 +186,7 @@ def evaluator_from_config(cfg: dict[str, Any], data_dir: str | None = None) -> A
 def nao_settings(settings: dict[str, Any]) -> dict[str, Any]:
     out = {k: settings[k] for k in ("initial_pool", "per_round", "top_k", "candidates_factor", "fill")
            if settings.get(k) is not None}
-    controller = dict(settings.get("controller") or {})
+    controller: dict[str, Any] = {}
     for item in settings.get("controller_set") or []:
         if "=" not in str(item):
             raise ConfigError(f"--controller-set expects KEY=VALUE, got {item!r}")

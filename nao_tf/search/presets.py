@@ -27,7 +27,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "initial_pool": 30, "per_round": 15, "top_k": 15, "budget": 75, "controller_epochs": 150,
         "rerank_top": 3, "rerank_epochs": 2,
         # a few hundred controller steps: compiling them with XLA costs more than it saves on a CPU
-        "controller": {"jit_compile": False},
+        "controller_set": ["jit_compile=false"],
     },
     "paper-ws": {
         "evaluator": "ws", "space": "nasnet-ws", "dataset": "cifar10", "method": "nao",
@@ -82,7 +82,13 @@ def merge(explicit: dict[str, Any], config: dict[str, Any], preset_name: str | N
     """preset < config file < explicit flags."""
     name = preset_name or config.get("preset") or "default"
     merged = preset(str(name))
+    sets = list(merged.get("controller_set") or [])
     merged.update({k: v for k, v in config.items() if k != "preset"})
     merged.update(explicit)
+    # controller settings accumulate (KEY=VALUE items; a later one wins for the same key)
+    for source in (config, explicit):
+        items = source.get("controller_set") or []
+        sets += [items] if isinstance(items, str) else list(items)
+    merged["controller_set"] = sets
     merged["preset"] = str(name)
     return merged
