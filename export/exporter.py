@@ -101,7 +101,7 @@ def export_model(model_or_run: str | Path, out: str | Path, formats: str | Itera
     target = model_dir / str(version)
     check_target(target, force)
 
-    created = [p for p in (out, model_dir) if not p.exists()]
+    created = [p for p in (model_dir, *model_dir.parents) if not p.exists()][::-1]  # outermost first
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=model_dir))
     try:
@@ -134,7 +134,7 @@ def _describe(fmt: str, target: Path, source: Any, opset: int) -> str:
             outs = "logits, probabilities"
         else:
             names = f"tokens (int32 [batch, time]), state (float32 [batch, {source.state_sizes[0]}])"
-            outs = "logits, next_state"
+            outs = "logits, new_state"
         return f"{target} (serving_default: {names} -> {outs}; TF Serving base path {target.parent})"
     if fmt == "onnx":
         dynamic = "batch" if source.kind == "cnn" else "batch and time"
@@ -150,19 +150,19 @@ def _write_and_verify(source: Any, folder: Path, formats: list[str], opset: int,
     from nao_tf.export.verify import verify
 
     meta = dict(source.meta)
-    module = make_serving(source)
+    serving = make_serving(source)
     runners: dict[str, Any] = {}
     files: dict[str, str] = {}
     if "savedmodel" in formats:
-        write_savedmodel(module, folder, meta)
+        write_savedmodel(serving, folder, meta)
         files["savedmodel"] = "."
     if "onnx" in formats:
-        write_onnx(module, folder / ONNX_FILE, meta, opset)
+        write_onnx(serving, folder / ONNX_FILE, meta, opset)
         files["onnx"] = ONNX_FILE
     if "tflite" in formats:
         from nao_tf.export.tflite import write_tflite
 
-        write_tflite(module, folder / TFLITE_FILE, folder if "savedmodel" in formats else None, meta)
+        write_tflite(serving, folder / TFLITE_FILE, folder if "savedmodel" in formats else None, meta)
         files["tflite"] = TFLITE_FILE
     if "vocab_file" in source.extra:
         shutil.copyfile(source.extra["vocab_file"], folder / "vocab.txt")

@@ -1,41 +1,22 @@
-"""Language-model exports: ``tokens`` and ``state`` in, ``logits`` and ``next_state`` out.
+"""Language-model exports: ``tokens`` and ``state`` in, ``logits`` and ``new_state`` out.
 
 The model is ``nao_tf.children.lm.RnnLanguageModel`` (embedding, NAO RNN cell in ``keras.layers.RNN``, tied
 decoder). Both formats take any batch size and any sequence length; run a long text window by window and feed
-the returned ``next_state`` into the next call as ``state`` (zeros for the first). The run folder's
+the returned ``new_state`` into the next call as ``state`` (zeros for the first). The run folder's
 ``vocab.txt`` is copied into the export so that token ids can be mapped back to words.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from nao_tf.export.metadata import ExportError
 
 
-@contextlib.contextmanager
-def _no_dropout_masks(net: Any) -> Iterator[None]:
-    """``keras.layers.RNN`` draws the cell's dropout masks before every run, training or not (to keep its
-    loop stateless); at inference they are never applied, but the draw advances the seed generator, a
-    variable write that a frozen ONNX graph cannot hold. With the rates at 0 while tracing an inference call,
-    no mask is drawn; the computation is the same."""
-    cell = net.cell
-    saved = (cell.dropout, cell.recurrent_dropout)
-    cell.dropout = 0.0
-    cell.recurrent_dropout = 0.0
-    try:
-        yield
-    finally:
-        cell.dropout, cell.recurrent_dropout = saved
-
-
 def call_lm(net: Any, tokens: Any, states: list[Any]) -> tuple[Any, list[Any]]:
     """One inference step of the LM on a window: ``(logits [batch, time, vocab], [new state])``."""
-    with _no_dropout_masks(net):
-        logits, new_state = net.step(tokens, states[0])
+    logits, new_state = net.step(tokens, states[0])
     return logits, [new_state]
 
 
@@ -50,7 +31,7 @@ def lm_source(path: Path, model_file: Path, model: Any, config: dict[str, Any]) 
     meta.update({
         "inputs": {"tokens": {"dtype": "int32", "shape": ["batch", "time"]},
                    "state": {"dtype": "float32", "shape": ["batch", model.hidden]}},
-        "outputs": ["logits", "next_state"],
+        "outputs": ["logits", "new_state"],
         "vocab_size": int(model.vocab_size),
         "hidden": int(model.hidden),
         "state_shapes": {"state": ["batch", int(model.hidden)]},

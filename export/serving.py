@@ -4,7 +4,7 @@ CNN: ``images`` (uint8, ``[batch, H, W, C]``, pixel values 0..255) in; the model
 inside; ``logits`` and ``probabilities`` (float32, ``[batch, classes]``) out.
 
 LM: ``tokens`` (int32, ``[batch, time]``) and ``state`` (float32, ``[batch, hidden]``; zeros to start) in;
-``logits`` (float32, ``[batch, time, vocab]``) and ``next_state`` out (feed it back as ``state`` with the next
+``logits`` (float32, ``[batch, time, vocab]``) and ``new_state`` out (feed it back as ``state`` with the next
 window; ONNX forbids an output named like an input, so the name differs in both formats alike).
 
 The function is registered as the ``serve`` endpoint of a ``keras.export.ExportArchive`` (Keras's own
@@ -46,15 +46,17 @@ def make_serving(source: Any) -> Serving:
             return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
     elif source.kind == "lm":
+        from nao_tf.export.lm import call_lm
+
         signature = [tf.TensorSpec([None, None], tf.int32, name="tokens")]
         signature += [tf.TensorSpec([None, size], tf.float32, name=name)
                       for name, size in zip(source.state_names, source.state_sizes, strict=True)]
         names = list(source.state_names)
 
         def serve(tokens, *states):
-            logits, new_states = source.call_lm(net, tokens, list(states))
+            logits, new_states = call_lm(net, tokens, list(states))
             out = {"logits": tf.cast(logits, tf.float32)}
-            out.update({f"next_{name}": tf.cast(s, tf.float32)
+            out.update({f"new_{name}": tf.cast(s, tf.float32)
                         for name, s in zip(names, new_states, strict=True)})
             return out
 

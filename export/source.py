@@ -1,8 +1,9 @@
 """What ``nao-tf export`` takes: a ``.keras`` file or a run folder, loaded and checked to be a nao-tf model.
 
 A run folder (``nao-tf train``'s output) holds ``model.keras`` and ``config.json``; the config gives the
-dataset and the class names. A bare ``.keras`` file is exported with what the model itself says (architecture,
-normalization) and, when a ``config.json`` sits beside it, that too.
+architecture, the dataset and so the class names (the model itself holds its normalization). A ``.keras`` file
+uses the run's ``config.json`` when it sits in a run folder (or its ``checkpoints/``); without one, the
+architecture and dataset are unknown (``null``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import numpy as np
 
 from nao_tf._tf import import_tf_quietly
 from nao_tf.export.metadata import METADATA_VERSION, ExportError, class_names_for
-
-MODEL_FILES = ("model.keras", "final/model.keras", "best/model.keras")
 
 
 @dataclass
@@ -56,14 +55,9 @@ class Source:
         states = [tf.constant(inputs[name]) for name in self.state_names]
         logits, new_states = call_lm(self.net, tf.constant(inputs["tokens"]), states)
         out = {"logits": np.asarray(tf.cast(logits, tf.float32).numpy())}
-        out.update({f"next_{name}": np.asarray(tf.cast(s, tf.float32).numpy())
+        out.update({f"new_{name}": np.asarray(tf.cast(s, tf.float32).numpy())
                     for name, s in zip(self.state_names, new_states, strict=True)})
         return out
-
-    def call_lm(self, net: Any, tokens: Any, states: list[Any]) -> Any:
-        from nao_tf.export.lm import call_lm
-
-        return call_lm(net, tokens, states)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -78,10 +72,9 @@ def find_model_file(path: Path) -> tuple[Path, Path | None]:
     if not path.exists():
         raise ExportError(f"{path}: no such file or folder; give a nao-tf .keras model or a run folder")
     if path.is_dir():
-        for rel in MODEL_FILES:
-            if (path / rel).is_file():
-                config = path / "config.json"
-                return path / rel, (config if config.is_file() else None)
+        if (path / "model.keras").is_file():
+            config = path / "config.json"
+            return path / "model.keras", (config if config.is_file() else None)
         raise ExportError(f"{path}: no model.keras in this folder; it is not a nao-tf run folder "
                           "(train one with 'nao-tf train')")
     if path.suffix != ".keras":
@@ -140,17 +133,6 @@ def _load_keras(model_file: Path) -> Any:
         raise ExportError(f"{model_file}: not a nao-tf model (Keras cannot load it: {first})") from None
 
 
-def _nao_layers(model: Any) -> list[Any]:
-    import keras
-
-    found = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        name = keras.saving.get_registered_name(type(layer))
-        if name.startswith("nao_tf>"):
-            found.append(layer)
-    return found
-
-
 def load_source(path: str | Path) -> Source:
     """Load and check the model to export; ``ExportError`` (one line) when it is not a nao-tf model."""
     path = Path(path)
@@ -158,10 +140,6 @@ def load_source(path: str | Path) -> Source:
     config = _read_config(config_file)
     check_keras_archive(model_file)
     model = _load_keras(model_file)
-    nao_layers = _nao_layers(model)
-    if not nao_layers:
-        raise ExportError(f"{model_file}: not a nao-tf model (none of its layers is a nao-tf layer); "
-                          "export models made by 'nao-tf train'")
     from nao_tf.children.lm import RnnLanguageModel
 
     if isinstance(model, RnnLanguageModel):
@@ -170,7 +148,7 @@ def load_source(path: str | Path) -> Source:
         return lm_source(path, model_file, model, config)
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) == 1 and len(inputs[0].shape) == 4:
-        return _cnn_source(path, model_file, model, config, nao_layers)
+        return _cnn_source(path, model_file, model, config)
     raise ExportError(f"{model_file}: a nao-tf model that is neither an image classifier (one image input) "
                       "nor a language model; export the models 'nao-tf train' writes")
 
@@ -233,8 +211,9 @@ def _float32_model(model: Any) -> tuple[Any, str | None]:
     return clone, ",".join(mixed)
 
 
-def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any], nao_layers: list[Any]) -> Source:
+def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any]) -> Source:
     from nao_tf.children import cnn
+    from nao_tf.children.ops import Normalize
 
     model, trained_policy = _float32_model(model)
     net = cnn.inference_model(model)
@@ -242,7 +221,7 @@ def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any]
     if len(shape) != 3:
         raise ExportError(f"{model_file}: the model's input has no fixed image size ({model.inputs[0].shape}); "
                           "export models made by 'nao-tf train'")
-    norm = [layer for layer in nao_layers if type(layer).__name__ == "Normalize"]
+    norm = [layer for layer in net._flatten_layers(include_self=False) if isinstance(layer, Normalize)]
     normalization = ({"mean": list(norm[0].mean), "std": list(norm[0].std), "input_range": [0, 255]}
                      if norm else None)
     arch = _first(config, "architecture", "arch", "config.arch")

@@ -44,11 +44,6 @@ def fixed_inputs(source: Any, batch: int = VERIFY_BATCH, seed: int = 0) -> dict[
     return inputs
 
 
-def reference_outputs(source: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """What the Keras model itself says (eager call, ``training=False``)."""
-    return source.reference(inputs)
-
-
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -75,10 +70,10 @@ def verify(source: Any, runners: dict[str, Any], tolerance: float = DEFAULT_TOLE
            batch: int = VERIFY_BATCH) -> dict[str, Any]:
     """Run the fixed batch through every runner (format name -> callable) and compare with Keras."""
     inputs = fixed_inputs(source, batch)
-    reference = reference_outputs(source, inputs)
+    reference = source.reference(inputs)  # the Keras model itself: eager call, training=False
     # The first example alone (an LM's first 3 tokens): proves the batch (and time) dimension is dynamic.
     single = {k: (v[:1, :3] if k == "tokens" else v[:1]) for k, v in inputs.items()}
-    single_ref = reference_outputs(source, single)
+    single_ref = source.reference(single)
     report: dict[str, Any] = {
         "tolerance": tolerance,
         "batch": {k: list(v.shape) for k, v in inputs.items()},

@@ -251,18 +251,18 @@ def test_lm_export_parity(tmp_path, cli):
     for batch, time in ((2, 5), (1, 9)):  # dynamic batch and time
         tokens = rng.integers(0, 40, size=(batch, time), dtype=np.int32)
         state = np.tanh(rng.standard_normal((batch, 8))).astype(np.float32)
-        logits, next_state = (t.numpy() for t in model.step(tokens, state))
+        logits, new_state = (t.numpy() for t in model.step(tokens, state))
         session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
         assert [i.name for i in session.get_inputs()] == ["tokens", "state"]
         assert session.get_inputs()[0].shape == ["batch", "time"]
         got = dict(zip([o.name for o in session.get_outputs()],
                        session.run(None, {"tokens": tokens, "state": state}), strict=True))
         assert np.max(np.abs(got["logits"] - logits)) <= TOL
-        assert np.max(np.abs(got["next_state"] - next_state)) <= TOL
+        assert np.max(np.abs(got["new_state"] - new_state)) <= TOL
         sm = tf.saved_model.load(str(folder)).signatures["serving_default"]
         res = sm(tokens=tf.constant(tokens), state=tf.constant(state))
         assert np.max(np.abs(res["logits"].numpy() - logits)) <= TOL
-        assert np.max(np.abs(res["next_state"].numpy() - next_state)) <= TOL
+        assert np.max(np.abs(res["new_state"].numpy() - new_state)) <= TOL
 
 
 def test_bad_inputs_one_line_exit_2(cli, tmp_path):
