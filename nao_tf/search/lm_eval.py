@@ -192,6 +192,17 @@ class LmSharedEvaluator(Evaluator):
                                    "supernet_steps": self.total_steps}))
         return out
 
+    def report(self, evaluation: Evaluation) -> dict[str, Any]:
+        """Scores of different rounds come from differently trained shared weights, so the report re-scores
+        every pool architecture with the current weights and lists the 5 best (memoized per training step)."""
+        if getattr(self, "_report_at", None) != (self.total_steps, len(self.pool)):
+            ranked = sorted(((self.score(a), a) for a in self.pool), key=lambda t: (t[0], t[1].values))
+            self._report = {"rescored_with_final_weights": [
+                {"integers": a.integers, "readable": RNN.format_readable(a), "valid_ppl": round(p, 3)}
+                for p, a in ranked[:5]], "supernet_steps": self.total_steps}
+            self._report_at = (self.total_steps, len(self.pool))
+        return self._report
+
     def config(self) -> dict[str, Any]:
         return {**super().config(), "metric": "valid_ppl (shared weights)", "train_steps": self.train_steps,
                 "eval_windows": self.eval_windows, "supernet": self.settings.to_dict()}
