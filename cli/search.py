@@ -274,6 +274,7 @@ def add_benchmarks(bench: Any) -> None:
     p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
     p.add_argument("--population", type=int, default=10, help="RE population (default 10)")
     p.add_argument("--sample-size", type=int, default=3, help="RE sample size (default 3)")
+    p.add_argument("--workers", type=int, default=1, help="processes running seeds in parallel (same results)")
     p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
     p.set_defaults(func=_bench_nb201)
 
@@ -325,7 +326,8 @@ def _bench_nb201(args: argparse.Namespace) -> int:
         import_tf_quietly()
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     return _print(nb201_benchmark(args.table, methods, budgets, args.seeds, args.seed, args.out,
-                                  population=args.population, sample_size=args.sample_size, progress=progress))
+                                  population=args.population, sample_size=args.sample_size, progress=progress,
+                                  workers=max(1, args.workers)))
 
 
 def _bench_controller(args: argparse.Namespace) -> int:

@@ -148,6 +148,8 @@ class ControllerTrainer:
         y = np.asarray(targets, dtype=np.float32) if normalized else \
             normalize_targets(targets, cfg.target_transform).astype(np.float32)
         n, bs = len(archs), cfg.batch_size
+        if cfg.steps and epochs == cfg.epochs:
+            epochs = -(-cfg.steps // -(-n // bs))  # ceil(steps / steps per epoch)
         seed_base = int(np.random.default_rng([*seeds, 11]).integers(2**31 - 1))
         start = time.perf_counter()
         loss = mse = ce = float("nan")

@@ -32,12 +32,12 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
                     seeds: int = 30, first_seed: int = 0, out_dir: str | Path | None = None,
                     nao_settings: dict[str, Any] | None = None, population: int = 10, sample_size: int = 3,
                     metric: str = "cifar10-val", report_metric: str = "cifar10-test",
-                    progress: Any = None) -> dict[str, Any]:
+                    progress: Any = None, workers: int = 1) -> dict[str, Any]:
     """Run every method for ``seeds`` seeds up to ``max(budgets)`` queries; returns the JSON summary and writes
     ``curves.json`` and ``nb201_benchmark.png`` (best test accuracy vs queries, mean and standard error) into
-    ``out_dir`` if given."""
-    from nao_tf.search.baselines import METHODS, make_method
-    from nao_tf.search.loop import ControllerCache, Search
+    ``out_dir`` if given. ``workers`` > 1 runs seeds in that many processes (same results: every search is a
+    function of its seed only)."""
+    from nao_tf.search.baselines import METHODS
     from nao_tf.search.tabular import TableEvaluator
 
     budgets = sorted({int(b) for b in budgets})
@@ -52,25 +52,34 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
     best_test = evaluator.table.best(report_metric)
     best_val = evaluator.table.best(metric)
     q_max = budgets[-1]
-    cache = ControllerCache()
     curves: dict[str, list[list[float]]] = {m: [] for m in methods}
     seconds: dict[str, float] = {m: 0.0 for m in methods}
-    nao_config: dict[str, Any] | None = None
-    for seed in range(first_seed, first_seed + seeds):
-        for m in methods:
-            method = make_method(m, "nb201", nao_settings, population, sample_size, cache=cache)
-            start = time.perf_counter()
-            search = Search(method, evaluator, q_max, seed)
-            search.run()
-            seconds[m] += time.perf_counter() - start
-            if m == "nao":
-                nao_config = method.config()
-            idx = search.best_index_so_far()
-            tests = [float(search.history[i].metadata[report_metric]) for i in idx]
-            tests += [tests[-1]] * (q_max - len(tests))  # a space that ran out keeps its final answer
-            curves[m].append(tests)
+    job = {"table": str(table), "methods": list(methods), "q_max": q_max, "nao_settings": nao_settings,
+           "population": population, "sample_size": sample_size, "metric": metric, "report_metric": report_metric}
+    seed_list = list(range(first_seed, first_seed + seeds))
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        outputs = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            for seed, out in zip(seed_list, pool.map(_run_seed, [(job, seed) for seed in seed_list]), strict=True):
+                outputs.append(out)
+                if progress is not None:
+                    progress(_progress_line(seed, out, q_max))
+    else:
+        outputs = []
+        for seed in seed_list:
+            outputs.append(_run_seed((job, seed)))
             if progress is not None:
-                progress(f"seed {seed} {m}: test at Q={q_max} {tests[-1]:.2f} ({time.perf_counter() - start:.1f}s)")
+                progress(_progress_line(seed, outputs[-1], q_max))
+    nao_config = None
+    for out in outputs:  # seed order, whatever process ran it
+        for m in methods:
+            curves[m].append(out["curves"][m])
+            seconds[m] += out["seconds"][m]
+        nao_config = out.get("nao_config") or nao_config
     summary: dict[str, Any] = {
         "benchmark": "nb201",
         "table": str(table),
@@ -83,6 +92,7 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
         "budgets": budgets,
         "results": {},
         "seconds_per_search": {m: round(seconds[m] / seeds, 3) for m in methods},
+        "workers": workers,
         "settings": {"nao": nao_config, "re": {"population": population, "sample_size": sample_size},
                      "rs": {}},
     }
@@ -105,6 +115,42 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
         atomic_write_bytes(out / "nb201_benchmark.png", _plot(curves, best_test, budgets))
         summary["plot"] = str(out / "nb201_benchmark.png")
     return summary
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _run_seed(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
+    """All methods on one seed (in this process; the evaluator and controller are cached per process)."""
+    from nao_tf.search.baselines import make_method
+    from nao_tf.search.loop import ControllerCache, Search
+    from nao_tf.search.tabular import TableEvaluator
+
+    job, seed = item
+    if _WORKER.get("table") != job["table"]:
+        _WORKER.update(table=job["table"], cache=ControllerCache(),
+                       evaluator=TableEvaluator(job["table"], "nb201", job["metric"], (job["report_metric"],)))
+    evaluator, q_max = _WORKER["evaluator"], job["q_max"]
+    out: dict[str, Any] = {"curves": {}, "seconds": {}, "nao_config": None}
+    for m in job["methods"]:
+        method = make_method(m, "nb201", job["nao_settings"], job["population"], job["sample_size"],
+                             cache=_WORKER["cache"])
+        start = time.perf_counter()
+        search = Search(method, evaluator, q_max, seed)
+        search.run()
+        out["seconds"][m] = time.perf_counter() - start
+        if m == "nao":
+            out["nao_config"] = method.config()
+        idx = search.best_index_so_far()
+        tests = [float(search.history[i].metadata[job["report_metric"]]) for i in idx]
+        tests += [tests[-1]] * (q_max - len(tests))  # a space that ran out keeps its final answer
+        out["curves"][m] = tests
+    return out
+
+
+def _progress_line(seed: int, out: dict[str, Any], q_max: int) -> str:
+    parts = [f"{m} {c[-1]:.2f} ({out['seconds'][m]:.1f}s)" for m, c in out["curves"].items()]
+    return f"seed {seed}: test accuracy at Q={q_max}: " + ", ".join(parts)
 
 
 def _plot(curves: dict[str, list[list[float]]], best_test: float, budgets: Sequence[int]) -> bytes:
