@@ -340,7 +340,8 @@ def drive(search: Any, evaluator: Any, settings: dict[str, Any], progress: Progr
     search.evaluator = evaluator
     if result.best is None:
         raise ConfigError("the search evaluated no architecture (every candidate is over --max-params?)")
-    write_rounds_png(run_dir / "rounds.png", search.records)
+    write_rounds_png(run_dir / "rounds.png", search.records,
+                     "shared-weight validation accuracy" if evaluator.name == "ws" else "validation accuracy")
     final = finish(search, evaluator, loop_evaluator, result, run_dir)
     final["wall_seconds"] = round(time.perf_counter() - started, 1)
     atomic_write_json(run_dir / "final.json", final)
@@ -382,7 +383,7 @@ def finish(search: Any, evaluator: Any, loop_evaluator: Any, result: Any, run_di
             "status": result.status, "diagram": diagram}
 
 
-def write_rounds_png(path: Path, records: list[dict[str, Any]]) -> None:
+def write_rounds_png(path: Path, records: list[dict[str, Any]], ylabel: str = "validation accuracy") -> None:
     """Best and pool-mean validation score per round."""
     import io
 
@@ -402,7 +403,7 @@ def write_rounds_png(path: Path, records: list[dict[str, Any]]) -> None:
     ax.plot(steps, bests, "o-", color="C3", label="best so far")
     ax.plot(steps, means, "s--", color="C0", label="round mean")
     ax.set_xlabel("round")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(ylabel)
     ax.set_title("NAO search: validation score per round")
     ax.legend(loc="lower right")
     fig.tight_layout()
