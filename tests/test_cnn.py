@@ -188,3 +188,10 @@ def test_arch_show_params(capsys):
     assert "11470150" in capsys.readouterr().out
     assert main(["arch", "show", "PTB-NAONet", "--params"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cell_layers_own_their_registered_names():
+    # another module registering a class under the same "nao_tf>Name" would silently break .keras loading
+    for cls in (O.ReLUConvBN, O.ConvPair, O.SepConv, O.Pool, O.FactorizedReduce, O.DropPath, O.Normalize,
+                O.AuxHead):
+        assert keras.saving.get_registered_object(keras.saving.get_registered_name(cls)) is cls, cls

@@ -80,7 +80,8 @@ def _check_stride(strides: int) -> int:
     return int(strides)
 
 
-@register
+# Registered as "nao_tf>CellReLUConvBN": the supernet (nao_tf.children.supernet) registers its own ReLUConvBN.
+@keras.saving.register_keras_serializable(package=PACKAGE, name="CellReLUConvBN")
 class ReLUConvBN(kl.Layer):
     """ReLU - conv (k x k, no bias) - batch norm."""
 
