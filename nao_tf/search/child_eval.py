@@ -90,6 +90,7 @@ class ChildTrainingEvaluator(Evaluator):
             if self.journal_dir is not None:
                 self.journal_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write_json(self.journal_dir / JOURNAL, list(self.journal.values()))
+            release_memory()
         rec = self.journal[key]
         return Evaluation(arch, rec["valid_accuracy"], {k: v for k, v in rec.items() if k != "integers"})
 
@@ -121,6 +122,19 @@ class ChildTrainingEvaluator(Evaluator):
                 "valid_size", "steps_per_epoch", "seed", "max_params", "cutout")
         return cls(cfg.get("space", "nasnet-full"), cfg.get("dataset", "embedded"),
                    data_dir or cfg.get("data_dir"), **{k: cfg[k] for k in keys if k in cfg})
+
+
+def release_memory() -> None:
+    """After a child: collect the Python cycles that hold the dead model's graphs, then hand the freed heap
+    back to the OS (glibc ``malloc_trim``), so resident memory stays flat over a long search."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def rss_bytes() -> int:
