@@ -57,6 +57,8 @@ def test_embedded_sample_trains_resumes_survives_nan_and_evaluates(tmp_path, cap
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 1000
     assert result["accuracy"] > 0.2, result  # chance is 0.1
+    assert main(["evaluate", str(run / "model.keras"), "--json"]) == 0  # the model file alone: same dataset
+    assert json.loads(capsys.readouterr().out)["accuracy"] == result["accuracy"]
     # resuming with another architecture: one line, exit 2, nothing written
     before = (run / "state.json").read_text()
     assert main(["train", "NAONet-A", "--resume", str(run), "--epochs", "3"]) == 2

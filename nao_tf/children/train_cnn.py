@@ -534,6 +534,11 @@ def load_model_file(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any
         raise RunFolderError(f"{path} is neither a run folder nor a .keras model file")
     elif path.suffix != ".keras":
         raise RunFolderError(f"{path} is not a .keras model file")
+    elif (path.parent / "config.json").is_file():  # a model inside a run folder: use the run's dataset
+        try:
+            _, meta = read_run_config(path.parent)
+        except RunFolderError:
+            meta = {}
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001  a corrupt/foreign file is a user error here
