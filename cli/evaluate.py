@@ -48,7 +48,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     path = Path(args.model)
     kind = run_kind(path)
     if kind is None and path.is_file():  # a model file inside a run folder evaluates like its run
-        kind = run_kind(path.parent)
+        kind = run_kind(path.parent) or ("lm" if (path.parent / "vocab.txt").is_file() else None)
     if kind in EVALUATORS:
         return EVALUATORS[kind](args)
     if args.batch_size < 1:

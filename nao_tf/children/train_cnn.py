@@ -544,6 +544,9 @@ def load_model_file(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any
     except Exception as exc:  # noqa: BLE001  a corrupt/foreign file is a user error here
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise RunFolderError(f"cannot load {path}: {msg}") from None
+    if not isinstance(model, keras.Model) or not getattr(model, "outputs", None):
+        raise RunFolderError(f"{path} is a {type(model).__name__}, not a nao-tf CNN; language models evaluate from "
+                             "their run folder (it holds vocab.txt)")
     return inference_model(model), meta
 
 
