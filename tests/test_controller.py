@@ -25,7 +25,7 @@ from nao_tf.seeding import rng  # noqa: E402
 from nao_tf.spaces import NASNET_FULL, NASNET_WS, NB201, RNN  # noqa: E402
 
 TINY = dict(embedding_size=8, hidden_size=16, mlp_layers=1, mlp_hidden=16, mlp_dropout=0.0, batch_size=32,
-            epochs=5, jit_compile=False)
+            epochs=5, jit_compile=False, generate_jit=False)
 SPACES = {s.name: s for s in (NB201, NASNET_WS, NASNET_FULL, RNN)}
 _MODELS: dict[str, object] = {}
 
@@ -175,4 +175,6 @@ def test_normalize_targets_and_config_validation():
     with pytest.raises(ConfigError, match="tokens_per_step"):
         build_controller(NB201, ControllerConfig(tokens_per_step=4))
     assert ControllerConfig.for_space("nasnet-ws").tokens_per_step == 2
+    ws = ControllerConfig.preset("ws")
+    assert ws.generation_jit and not ws.jit_compile and not ControllerConfig().generation_jit
     assert ControllerConfig(eta_start=1, eta_step=1, eta_max=3).step_sizes() == [1, 2, 3]

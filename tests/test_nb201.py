@@ -15,7 +15,8 @@ pytest.importorskip("tensorflow")
 TOY = ["--initial-pool", "8", "--per-round", "4", "--top-k", "6", "--controller-epochs", "4",
        "--controller-set", "hidden_size=16", "--controller-set", "embedding_size=8",
        "--controller-set", "mlp_layers=1", "--controller-set", "mlp_hidden=16",
-       "--controller-set", "jit_compile=false", "--controller-set", "batch_size=32"]
+       "--controller-set", "jit_compile=false", "--controller-set", "generate_jit=false",
+       "--controller-set", "batch_size=32"]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,8 @@ def test_bad_input_is_one_line_and_leaves_no_run_folder(cli, table, tmp_path):
     bad_cols = write_table(tmp_path / "cols.csv", columns=("index", "cellstr", "acc", "test"))
     _one_line_error(*cli("search", "--table", bad_cols, "--budget", 5, "--out", run), "no column 'cifar10-val'")
     _one_line_error(*cli("search", "--table", table, "--budget", 0, "--out", run), "--budget must be at least 1")
-    _one_line_error(*cli("search", "--budget", 5, "--out", run), "--table PATH is required")
+    _one_line_error(*cli("search", "--evaluator", "table", "--budget", 5, "--out", run), "--table PATH is required")
+    _one_line_error(*cli("search", "--space", "nb201", "--budget", 5, "--out", run), "--table PATH is required")
     small = write_table(tmp_path / "small.csv", rows=NB201.sample(np.random.default_rng(0), 3))
     _one_line_error(*cli("search", "--table", small, "--budget", 10, "--method", "rs", "--out", run),
                     "is not in table")
@@ -116,7 +118,7 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
     def tiny_preset(space_name, **overrides):
         base = {"initial_pool": 6, "per_round": 4, "top_k": 5,
                 "controller": {"epochs": 3, "hidden_size": 16, "embedding_size": 8, "mlp_layers": 1,
-                               "mlp_hidden": 16, "jit_compile": False}}
+                               "mlp_hidden": 16, "jit_compile": False, "generate_jit": False}}
         return real(space_name, **{**base, **overrides})
 
     monkeypatch.setattr(loop.NaoSettings, "preset", staticmethod(tiny_preset))
@@ -134,7 +136,8 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
     assert (tmp_path / "bench" / "nb201_benchmark.png").read_bytes()[:4] == b"\x89PNG"
 
     code, out, err = cli("benchmark", "controller-quality", "--table", table, "--train", 40, "--test", 20,
-                         "--epochs", 3, "--controller-set", "hidden_size=16", "--controller-set", "jit_compile=false")
+                         "--epochs", 3, "--controller-set", "hidden_size=16", "--controller-set", "jit_compile=false",
+                         "--controller-set", "generate_jit=false")
     assert code == 0, err
     quality = json.loads(out)
     assert quality["train_archs"] == 40 and quality["test_archs"] == 20

@@ -17,7 +17,7 @@ from nao_tf.search.tabular import TableEvaluator
 from nao_tf.spaces import NB201
 
 TINY_CONTROLLER = {"embedding_size": 8, "hidden_size": 16, "mlp_layers": 1, "mlp_hidden": 16, "epochs": 4,
-                   "batch_size": 32, "jit_compile": False, "etas_per_call": 5}
+                   "batch_size": 32, "jit_compile": False, "generate_jit": False, "etas_per_call": 5}
 TINY_NAO = {"initial_pool": 8, "per_round": 4, "top_k": 6, "controller": TINY_CONTROLLER}
 
 

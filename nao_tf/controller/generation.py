@@ -78,7 +78,7 @@ class Generator:
         if self.space.name != controller.space_name:
             raise ConfigError(f"controller is for space {controller.space_name!r}, not {self.space.name!r}")
         self.settings = controller.settings
-        jit = self.settings.jit_compile if jit_compile is None else jit_compile
+        jit = self.settings.generation_jit if jit_compile is None else jit_compile
         self._jit = bool(jit)
         self._fn = tf.function(self._moved_decode, jit_compile=self._jit)
         self._fast = _FastDecoder(self.space)

@@ -186,7 +186,7 @@ class ControllerTrainer:
             def recon(tokens: tf.Tensor) -> tf.Tensor:
                 outputs, emb = self.controller.encode(tokens)
                 return self.controller.decoder.greedy(outputs, emb)
-            self._recon = tf.function(recon, jit_compile=self.config.jit_compile)
+            self._recon = tf.function(recon, jit_compile=self.config.generation_jit)
         tokens = np.stack([space.encode(a) for a in archs])
         decoded = self._batched(self._recon, tokens)
         return [space.decode(row) for row in decoded]
