@@ -58,7 +58,7 @@ def _factorized_reduce(x: tf.Tensor, k1: tf.Tensor, k2: tf.Tensor, gamma: tf.Ten
     return _bn(tf.concat([a, b], axis=-1), gamma, beta)
 
 
-@keras.saving.register_keras_serializable(package="nao_tf")
+@keras.saving.register_keras_serializable(package="nao_tf", name="SupernetReLUConvBN")
 class ReLUConvBN(keras.layers.Layer):
     """ReLU, 1x1 conv (no bias), batch norm with batch statistics: the calibration of a cell's inputs."""
 
@@ -80,7 +80,7 @@ class ReLUConvBN(keras.layers.Layer):
         return {**super().get_config(), "channels": self.channels}
 
 
-@keras.saving.register_keras_serializable(package="nao_tf")
+@keras.saving.register_keras_serializable(package="nao_tf", name="SupernetFactorizedReduceBN")
 class FactorizedReduceBN(keras.layers.Layer):
     """The factorized reduce of spec section 6 (halves the spatial size, sets the channel count)."""
 
@@ -106,7 +106,7 @@ class FactorizedReduceBN(keras.layers.Layer):
 _INPUTS = NODES + 2  # h0, h1, node 0..4: the most inputs a node can pick from, the weight slots per branch
 
 
-@keras.saving.register_keras_serializable(package="nao_tf")
+@keras.saving.register_keras_serializable(package="nao_tf", name="SupernetWSCell")
 class WSCell(keras.layers.Layer):
     """A weight-sharing cell: calibration, five nodes, loose-end 1x1 combine.
 
