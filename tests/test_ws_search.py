@@ -42,6 +42,9 @@ def test_ws_search_end_to_end_with_max_params(tmp_path, capsys):
     for name in ("rounds.png", "progress.png", "final_arch.json", "rerank.json", "config.json"):
         assert (run / name).is_file(), name
     assert (run / "best_cell.png").is_file() or final["diagram"] is None
+    # round 1 scored the 4 round-0 architectures again with the newer shared weights (the pool is re-scored)
+    snapshot = json.loads(sorted(run.glob("supernet-*.json"))[-1].read_text())
+    assert snapshot["completed_rounds"] == 2 and snapshot["rescored"] == 4
     config = json.loads((run / "config.json").read_text())
     assert config["evaluator"]["name"] == "ws" and config["evaluator"]["max_params"] == limit
     # the answer can be trained as is

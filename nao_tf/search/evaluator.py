@@ -83,6 +83,11 @@ class Evaluator(abc.ABC):
         """Hook before a batch (``pool``) is scored; weight-sharing evaluators train here."""
         return None
 
+    def current_score(self, evaluation: Evaluation) -> float:
+        """The latest score of an evaluated architecture. Weight-sharing evaluators re-score their pool as the
+        shared weights train, so what the controller learns from is the newest score, not the first one."""
+        return evaluation.score
+
     def end_round(self, round_index: int, evaluations: Sequence[Evaluation]) -> None:
         """Hook after a batch is scored."""
         return None

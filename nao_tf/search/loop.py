@@ -196,7 +196,7 @@ class NaoMethod(SearchMethod):
         trainer, generator = self.cache.get(s.space, self.controller_config)
         history = s.history
         archs = [e.arch for e in history]
-        targets = [s.evaluator.oriented(e.score) for e in history]
+        targets = [s.evaluator.oriented(s.evaluator.current_score(e)) for e in history]
         finite = [i for i, t in enumerate(targets) if math.isfinite(t)]
         archs = [archs[i] for i in finite]
         targets = [targets[i] for i in finite]

@@ -5,7 +5,9 @@
 - ``begin_round(k, batch)``: the training pool is the batch plus the best architectures scored so far (up to
   ``pool_size``); the supernet trains ``warmup_epochs`` (round 0) or ``epochs_per_round`` epochs, each
   minibatch with one architecture drawn uniformly from the pool (``nao_tf.children.supernet``: one compiled
-  step serves every architecture).
+  step serves every architecture); then the pool's earlier architectures are scored again with the new
+  weights (``rescore_pool``), and ``current_score`` hands the newest score to the controller, the pool's
+  pruning and the re-ranking, as the authors re-score the whole pool every round.
 - ``evaluate(archs)``: accuracy of each architecture on ONE validation batch (``eval_images`` images held out
   of the training set) with the shared weights.
 - ``rerank(evaluations, top)``: after the search, the ``top`` best by shared-weight score are trained
@@ -152,6 +154,7 @@ class WeightSharingEvaluator(Evaluator):
         self._pos = 0
         self.progress: Callable[[str, int], Any] | None = None  # (phase, total) -> bar with update()/close()
         self.last_loss = float("nan")
+        self.rescored = 0  # how many pool scores were refreshed with newer shared weights (all rounds)
 
     # ----- the supernet ------------------------------------------------------------------------------------
     @property
@@ -229,6 +232,25 @@ class WeightSharingEvaluator(Evaluator):
         epochs = self.warmup_epochs if self.total_steps == 0 else self.epochs_per_round
         self.round = int(round_index)
         self.train(int(round(epochs * self.steps_per_epoch)))
+        self.rescore_pool()
+
+    def rescore_pool(self) -> None:
+        """Score the pool's earlier architectures again with the weights just trained (NAO-WS scores the whole
+        pool every round), so the controller and the pool's pruning see current scores, not stale ones."""
+        old = [a for a in self.pool if a in self.scores]
+        self.rescored += len(old)
+        if not old:
+            return
+        bar = self.progress("re-scoring the pool", len(old)) if self.progress else None
+        for a in old:
+            self.scores[a] = self.score([a])[0]
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+
+    def current_score(self, evaluation: Evaluation) -> float:
+        return self.scores.get(evaluation.arch, evaluation.score)
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[Evaluation]:
         for a in archs:
@@ -279,7 +301,7 @@ class WeightSharingEvaluator(Evaluator):
         """
         from nao_tf.children.train_cnn import train_child
 
-        ranked = sorted(evaluations, key=lambda e: (-e.score, e.arch.values))
+        ranked = sorted(evaluations, key=lambda e: (-self.current_score(e), e.arch.values))
         top = [e for e in ranked if self.is_allowed(e.arch)][: self.rerank_top]
         path = None if run_dir is None else Path(run_dir) / "rerank.json"
         done: dict[str, dict[str, Any]] = {}
@@ -325,7 +347,7 @@ class WeightSharingEvaluator(Evaluator):
             "completed_rounds": self.round + 1, "pool": [list(a.values) for a in self.pool],
             "scores": [[list(a.values), s] for a, s in self.scores.items()], "total_steps": self.total_steps,
             "pos": self._pos, "order": self._order.tolist(), "rng": self._rng.bit_generator.state,
-            "last_loss": self.last_loss})
+            "last_loss": self.last_loss, "rescored": self.rescored})
         for old in sorted(run_dir.glob(f"{STATE_PREFIX}-*.json"))[:-2]:
             old.unlink(missing_ok=True)
             old.with_suffix(".npz").unlink(missing_ok=True)
@@ -369,4 +391,5 @@ class WeightSharingEvaluator(Evaluator):
         self._rng.bit_generator.state = meta["rng"]
         self.round = int(meta["completed_rounds"]) - 1
         self.last_loss = float(meta.get("last_loss", float("nan")))
+        self.rescored = int(meta.get("rescored", 0))
 
