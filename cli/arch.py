@@ -7,6 +7,7 @@ import json
 
 from nao_tf import zoo
 from nao_tf.architectures import resolve
+from nao_tf.cli.argtypes import positive_int
 from nao_tf.seeding import rng
 from nao_tf.spaces import SPACES, get_space
 
@@ -24,10 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="print the JSON form instead")
     show.add_argument("--params", action="store_true",
                       help="CNN cells: trainable parameters of the network (auxiliary head excluded)")
-    show.add_argument("--layers", type=_positive, default=6,
+    show.add_argument("--layers", type=positive_int, default=6,
                       help="with --params: cells per stage N (default 6)")
-    show.add_argument("--channels", type=_positive, default=36, help="with --params: filters F (default 36)")
-    show.add_argument("--classes", type=_positive, default=10, help="with --params: classes (default 10)")
+    show.add_argument("--channels", type=positive_int, default=36, help="with --params: filters F (default 36)")
+    show.add_argument("--classes", type=positive_int, default=10, help="with --params: classes (default 10)")
     show.set_defaults(func=_show)
 
     validate = cmds.add_parser("validate", help="exit 0 if every architecture is valid, else 2 with the reason")
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     sample = cmds.add_parser("sample", help="uniformly random valid architectures")
     sample.add_argument("--space", required=True, choices=sorted(SPACES), help="search space")
-    sample.add_argument("--n", type=_positive, default=1, help="how many (default 1)")
+    sample.add_argument("--n", type=positive_int, default=1, help="how many (default 1)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sample.add_argument("--format", choices=("integers", "readable", "json"), default="integers")
     sample.set_defaults(func=_sample)
@@ -55,13 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _space_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", choices=sorted(SPACES), help="search space (inferred when omitted)")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nao_tf.cli.argtypes import nonnegative_int, positive_int
 from nao_tf.errors import ConfigError
 
 ARCH_HELP = "architecture: zoo name (e.g. NAONet-B), integer form, readable form or JSON file"
@@ -21,26 +22,6 @@ ARCH_HELP = "architecture: zoo name (e.g. NAONet-B), integer form, readable form
 # Extension points (other spaces): handler per space, and extra argument groups.
 SPACE_TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {}
 ARGUMENT_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = []
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,27 +34,27 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
     net = parser.add_argument_group("CNN network (spec section 6)")
-    net.add_argument("--layers", type=_positive_int, help="cells per stage N (default 6)")
-    net.add_argument("--channels", type=_positive_int, help="filters F of the first stage (default 36)")
+    net.add_argument("--layers", type=positive_int, help="cells per stage N (default 6)")
+    net.add_argument("--channels", type=positive_int, help="filters F of the first stage (default 36)")
     net.add_argument("--no-aux-head", dest="aux_head", action="store_false", default=None,
                      help="no auxiliary head")
     net.add_argument("--drop-path-keep", type=float, help="drop-path keep probability (default 0.8)")
     net.add_argument("--dropout-keep", type=float, help="dropout keep probability before the classifier (0.6)")
     rec = parser.add_argument_group("CNN recipe (spec section 7; defaults = CIFAR-10 NAONet-A-36)")
-    rec.add_argument("--epochs", type=_positive_int, help="epochs (default 600)")
-    rec.add_argument("--batch-size", type=_positive_int, help="global batch size (default 128)")
+    rec.add_argument("--epochs", type=positive_int, help="epochs (default 600)")
+    rec.add_argument("--batch-size", type=positive_int, help="global batch size (default 128)")
     rec.add_argument("--lr", type=float, help="initial learning rate, cosine to --lr-min (default 0.025)")
     rec.add_argument("--lr-min", type=float, help="final learning rate (default 0)")
     rec.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
     rec.add_argument("--weight-decay", type=float, help="L2 weight decay (default 3e-4)")
     rec.add_argument("--grad-clip", type=float, help="global gradient-norm clip, 0 = off (default 5)")
     rec.add_argument("--aux-weight", type=float, help="auxiliary loss weight (default 0.4)")
-    rec.add_argument("--cutout", type=_nonneg_int, help="cutout size, 0 = off (default 16 for 32x32 images)")
+    rec.add_argument("--cutout", type=nonnegative_int, help="cutout size, 0 = off (default 16 for 32x32 images)")
     rec.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                      help="no random crop / flip / cutout")
-    rec.add_argument("--valid-size", type=_nonneg_int,
+    rec.add_argument("--valid-size", type=nonnegative_int,
                      help="hold out this many training images for validation (default 0: validate on test)")
-    rec.add_argument("--steps-per-epoch", type=_positive_int, help="at most this many batches per epoch")
+    rec.add_argument("--steps-per-epoch", type=positive_int, help="at most this many batches per epoch")
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +62,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     dev.add_argument("--mixed-precision", action="store_true", default=None,
                      help="float16 compute on GPU (bfloat16 on CPU)")
     dev.add_argument("--xla", action="store_true", default=None, help="compile train/eval steps with XLA")
-    dev.add_argument("--cpu-replicas", type=_positive_int, default=1,
+    dev.add_argument("--cpu-replicas", type=positive_int, default=1,
                      help="split the CPU into K logical devices and mirror over them (testing tf.distribute)")
 
 
