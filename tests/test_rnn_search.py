@@ -72,6 +72,10 @@ def test_toy_nao_search_over_rnn_cells_minimizes_perplexity(tmp_path):
     assert result.best_so_far[-1] == min(scores)
     assert (tmp_path / "search" / LmSharedEvaluator.STATE_FILE).is_file()
     assert evaluator.total_steps == 20  # two rounds of shared training
+    # round 1 scored the round-0 cells again with the newer weights; the controller learns from those scores
+    first = result.history[:4]
+    assert all(evaluator.current_score(e) == pytest.approx(evaluator.score(e.arch), rel=1e-4) for e in first)
+    assert any(evaluator.current_score(e) != e.score for e in first)
     rescored = result.report["rescored_with_final_weights"]
     assert len(rescored) == 5 and rescored[0]["valid_ppl"] <= rescored[-1]["valid_ppl"]
     assert rescored[0]["valid_ppl"] == pytest.approx(evaluator.score(RNN.parse_integers(rescored[0]["integers"])),

@@ -122,6 +122,7 @@ class LmSharedEvaluator(Evaluator):
         self.settings = cfg
         self.pool: list[Architecture] = []
         self._seen: set[Architecture] = set()
+        self.scores: dict[Architecture, float] = {}  # newest shared-weight perplexity of each pool member
         self._rng = rng(seed, 61)
         self._pos = 0
         self.total_steps = 0
@@ -170,6 +171,12 @@ class LmSharedEvaluator(Evaluator):
     def begin_round(self, round_index: int, pool: Sequence[Architecture]) -> None:
         self._add(pool)
         self.train(self.train_steps)
+        # NAO-WS scores the whole pool every round: earlier members are scored again with the new weights
+        for a in [a for a in self.pool if a in self.scores]:
+            self.scores[a] = _finite(self.score(a), len(self.corpus.vocab))
+
+    def current_score(self, evaluation: Evaluation) -> float:
+        return self.scores.get(evaluation.arch, evaluation.score)
 
     def score(self, arch: Architecture) -> float:
         """Validation perplexity of ``arch`` with the shared weights on the first ``eval_windows`` windows."""
@@ -187,6 +194,7 @@ class LmSharedEvaluator(Evaluator):
         out = []
         for a in archs:
             ppl = self.score(a)
+            self.scores[a] = _finite(ppl, len(self.corpus.vocab))
             out.append(Evaluation(a, _finite(ppl, len(self.corpus.vocab)),
                                   {"valid_ppl": ppl if math.isfinite(ppl) else None,
                                    "supernet_steps": self.total_steps}))
@@ -220,7 +228,8 @@ class LmSharedEvaluator(Evaluator):
         atomic_write_bytes(Path(run_dir) / self.STATE_FILE, buf.getvalue())
         atomic_write_json(Path(run_dir) / self.META_FILE, {
             "pool": [list(a.values) for a in self.pool], "pos": self._pos, "total_steps": self.total_steps,
-            "rng": self._rng.bit_generator.state})
+            "rng": self._rng.bit_generator.state,
+            "scores": [[list(a.values), float(v)] for a, v in self.scores.items()]})
 
     def load_state(self, run_dir: Path) -> None:
         run_dir = Path(run_dir)
@@ -240,6 +249,7 @@ class LmSharedEvaluator(Evaluator):
         self.trainer.state.assign(state)
         self.pool = [RNN.make(v) for v in meta["pool"]]
         self._seen = set(self.pool)
+        self.scores = {RNN.make(v): float(x) for v, x in meta.get("scores", [])}
         self._pos = int(meta["pos"])
         self.total_steps = int(meta["total_steps"])
         self._rng.bit_generator.state = meta["rng"]
