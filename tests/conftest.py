@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
+# The installed console script. Not ``python -m nao_tf.cli.main``: run from the repository root, that would import
+# the source folder ``nao_tf/`` (which has no ``cli`` inside; it is mapped at install time) instead of the package.
+NAO_TF_CMD = [str(Path(sys.executable).parent / "nao-tf")]
+if not Path(NAO_TF_CMD[0]).exists():
+    NAO_TF_CMD = [shutil.which("nao-tf") or "nao-tf"]
+
 SHARED_NB201 = REPO.parent / "shared" / "benchmarks" / "nb201" / "nb201_cifar10.csv.gz"
 
 

@@ -12,11 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NAO_TF_CMD
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
@@ -292,7 +292,7 @@ def test_bad_model_subprocess_prints_one_line(tmp_path):
     """Through the real console script: nothing but the one error line on stderr."""
     junk = tmp_path / "junk.keras"
     junk.write_text("junk")
-    proc = subprocess.run([sys.executable, "-m", "nao_tf.cli.main", "export", str(junk), "--out",
+    proc = subprocess.run([*NAO_TF_CMD, "export", str(junk), "--out",
                            str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"nao-tf: error: {junk}: not a nao-tf model (not a Keras .keras "

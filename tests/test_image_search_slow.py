@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
+from conftest import NAO_TF_CMD
 
 TOY = ["--layers", "1", "--channels", "4", "--batch-size", "32", "--valid-size", "200", "--eval-images", "100",
        "--warmup-epochs", "0.03", "--epochs-per-round", "0.02", "--budget", "8", "--initial-pool", "4",
        "--per-round", "2", "--top-k", "4", "--controller-epochs", "3", "--controller-set", "jit_compile=false",
        "--rerank-top", "2", "--rerank-epochs", "1", "--child-steps", "2", "--quiet", "--seed", "3"]
-NAO = [sys.executable, "-m", "nao_tf.cli.main"]
+NAO = list(NAO_TF_CMD)
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
+
+from conftest import NAO_TF_CMD
 
 from nao_tf.children.train_lm import LmConfig, LmTrainer, load_lm  # noqa: E402
 from nao_tf.data.text import load_corpus, unigram_perplexity  # noqa: E402
@@ -101,7 +102,7 @@ def test_bad_input_one_line_exit_2(cli, tmp_path):
     assert code == 2 and "--output-dropout" in err
     code, _, err = cli("evaluate", tmp_path / "nothing")
     assert code == 2
-    proc = subprocess.run([sys.executable, "-m", "nao_tf.cli.main", "train", "PTB-NAONet", "--dataset",
+    proc = subprocess.run([*NAO_TF_CMD, "train", "PTB-NAONet", "--dataset",
                            "wikitext2", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r3")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import NAO_TF_CMD
 
 from nao_tf.cli.main import main
 from nao_tf.search.evaluator import Evaluator
@@ -147,7 +147,7 @@ def test_chief_and_two_workers_on_localhost(tmp_path):
     port = free_port()
     run = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    nao = [sys.executable, "-m", "nao_tf.cli.main"]
+    nao = list(NAO_TF_CMD)
     chief = subprocess.Popen([*nao, "search", "--out", str(run), "--workers", "2", "--port", str(port), *TOY],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers = {}

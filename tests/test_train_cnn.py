@@ -7,7 +7,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,8 @@ from nao_tf.cli.main import main
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
+
+from conftest import NAO_TF_CMD  # noqa: E402
 
 from nao_tf.children import train_cnn  # noqa: E402
 
@@ -141,7 +142,7 @@ def test_two_replica_mirrored_strategy_on_logical_cpus(tmp_path):
     run = tmp_path / "mirrored"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "nao_tf.cli.main", "train", "NAONet-B", "--cpu-replicas", "2", "--layers", "1",
+        [*NAO_TF_CMD, "train", "NAONet-B", "--cpu-replicas", "2", "--layers", "1",
          "--channels", "4", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16", "--quiet",
          "--json", "--out", str(run)],
         capture_output=True, text=True, env=env, timeout=600,
