@@ -41,6 +41,20 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
+def atomic_save_keras(model: Any, path: str | os.PathLike) -> Path:
+    """Save a Keras model as a ``.keras`` file atomically. Keras writes the file itself, so it saves to a
+    temporary ``.keras`` name in the same folder, which is then renamed over ``path`` (removed on failure)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; let the caller decide what a missing or corrupt file means."""
     return json.loads(Path(path).read_text(encoding="utf-8"))

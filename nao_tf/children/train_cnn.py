@@ -37,7 +37,7 @@ from nao_tf.architectures import resolve  # noqa: E402
 from nao_tf.children.cnn import DropPathStep, build_cnn, inference_model, keras_param_count  # noqa: E402
 from nao_tf.children.params import AUX_WEIGHT, count_params, nasnet_space  # noqa: E402
 from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError  # noqa: E402
-from nao_tf.runio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json  # noqa: E402
+from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json  # noqa: E402
 from nao_tf.spaces import Architecture  # noqa: E402
 
 RUN_KIND = "nao-tf-cnn-train"
@@ -289,9 +289,7 @@ def save_checkpoint(run: Path, model: keras.Model, epoch: int, history: list[dic
     folder = run / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{epoch:04d}.keras"
-    tmp = folder / f".tmp-{name}"
-    model.save(tmp)
-    os.replace(tmp, folder / name)
+    atomic_save_keras(model, folder / name)
     state = {"kind": RUN_KIND, "epoch": epoch, "checkpoint": f"{CHECKPOINTS}/{name}", "history": history}
     atomic_write_json(run / "state.json", state)  # the commit point: state names the good checkpoint
     for old in folder.glob("epoch-*.keras"):
@@ -461,10 +459,7 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
 
 def _finish(run: Path, model: keras.Model, history: list[dict[str, Any]], epoch: int,
             seconds: float) -> dict[str, Any]:
-    final = inference_model(model)
-    tmp = run / ".tmp-model.keras"
-    final.save(tmp)
-    os.replace(tmp, run / "model.keras")
+    atomic_save_keras(inference_model(model), run / "model.keras")
     last = history[-1] if history else {}
     vals = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
     out = {"epochs": epoch, "seconds": round(seconds, 2), "final_val_accuracy": last.get("val_accuracy"),

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError
-from nao_tf.runio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
 DEFAULT_EPOCHS = 3000
 
@@ -225,7 +224,7 @@ class LmTrainer:
         if self.output is None:
             return
         with self._eval_weights():
-            save_model_atomic(self.model, self.output / "model.keras")
+            atomic_save_keras(self.model, self.output / "model.keras")
 
     def _save_state(self) -> None:
         if self.output is None:
@@ -405,16 +404,6 @@ def evaluate_streams(eval_step: Any, streams: np.ndarray, bptt: int, hidden: int
         total += float(loss)
         n += y.size
     return _ppl(total / max(n, 1))
-
-
-def save_model_atomic(model: Any, path: Path) -> None:
-    """Keras writes ``.keras`` files itself: save to a temp name in the same folder, then rename."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ----- entry points -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 from nao_tf.controller.config import ControllerConfig
 from nao_tf.controller.model import NaoController, tf
 from nao_tf.errors import ConfigError, RunFolderError, TrainingDivergedError
+from nao_tf.runio import atomic_save_keras
 from nao_tf.spaces import Architecture, SearchSpace, get_space
 
 AUGMENT_VARIANTS = 4
@@ -224,14 +225,7 @@ def save_controller(controller: NaoController, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ConfigError(f"controller checkpoint {str(path)!r} must end in .keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
-        controller.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_save_keras(controller, path)
 
 
 def load_controller(path: str | os.PathLike, space: SearchSpace | str | None = None,
