@@ -1,14 +1,27 @@
-"""``nao-tf benchmark ...``: performance and quality measurements that print machine-readable JSON.
+"""``nao-tf benchmark BENCHMARK``: speed and search-quality measurements that print machine-readable JSON.
 
-Each subcommand is added by one ``_add_*`` function below and calls a library function that returns a dict.
+Each subcommand parses its flags, calls one function of ``nao_tf.benchmarks`` (one module per benchmark) and
+prints the dict it returns: ``{"benchmark", "settings", "machine", "results"}``. Library modules are imported
+inside the handlers, so ``nao-tf --help`` never loads TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+import sys
 from typing import Any
+
+from nao_tf.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("benchmark", help="measure speed and search quality; prints JSON")
+    bench = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=type(parser))
+    bench.required = True
+    for add in (_add_nb201, _add_controller, _add_controller_quality, _add_supernet, _add_child, _add_lm,
+                _add_export):
+        add(bench)
 
 
 def _print_json(result: dict[str, Any]) -> int:
@@ -16,79 +29,118 @@ def _print_json(result: dict[str, Any]) -> int:
     return 0
 
 
-# Each entry adds one benchmark subcommand to the ``benchmark`` subparsers.
-_SUBCOMMANDS: list[Callable[[Any], None]] = []
+def _seed(parser: argparse.ArgumentParser, what: str = "random seed") -> None:
+    parser.add_argument("--seed", type=int, default=0, help=f"{what} (default 0)")
 
 
-def register(sub: Any) -> None:
-    parser = sub.add_parser("benchmark", help="measure speed and search quality; prints JSON")
-    bench = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=type(parser))
-    bench.required = True
-    for add in _SUBCOMMANDS:
-        add(bench)
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
-def seed_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+def _key_values(items: list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; VALUE is read as JSON when it parses (numbers, booleans), else as a string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
+        key, value = (part.strip() for part in item.split("=", 1))
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
-def _add_lm(bench: Any) -> None:
-    parser = bench.add_parser("lm", help="RNN language model training/evaluation tokens/s (PTB NAONet cell)")
-    from nao_tf.children.lm_benchmark import add_arguments
-
-    add_arguments(parser)
-
-    def run(args: argparse.Namespace) -> int:
-        from nao_tf.children.lm_benchmark import run_from_args
-
-        return _print_json(run_from_args(args))
-
-    parser.set_defaults(func=run)
+TABLE_HELP = ("NAS-Bench-201 table: CSV (optionally .gz), one row per cell, a 'cellstr' column "
+              "('|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|') or 'arch' column, and numeric columns "
+              "cifar10-val and cifar10-test")
 
 
-_SUBCOMMANDS.append(_add_lm)
+# ----- nb201 -------------------------------------------------------------------------------------------------
+def _add_nb201(bench: Any) -> None:
+    p = bench.add_parser("nb201", help="NAO vs regularized evolution vs random search on a NAS-Bench-201 table")
+    p.add_argument("--table", required=True, help=TABLE_HELP)
+    p.add_argument("--methods", default="nao,re,rs", help="comma-separated (default nao,re,rs)")
+    p.add_argument("--budgets", default="100,300", help="comma-separated query budgets (default 100,300)")
+    p.add_argument("--seeds", type=int, default=30, help="number of seeds (default 30)")
+    _seed(p, "first seed")
+    p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
+    p.add_argument("--population", type=int, default=10, help="RE population (default 10)")
+    p.add_argument("--sample-size", type=int, default=3, help="RE sample size (default 3)")
+    p.add_argument("--workers", type=int, default=1, help="processes running seeds in parallel (same results)")
+    p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    p.set_defaults(func=_nb201)
 
 
-def _add_export(bench: Any) -> None:
-    from nao_tf.cli.export import add_benchmark
+def _nb201(args: argparse.Namespace) -> int:
+    from nao_tf.benchmarks.nb201 import nb201_benchmark
+    from nao_tf.search.tabular import load_table
 
-    add_benchmark(bench)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    budgets = _ints(args.budgets, "--budgets")
+    load_table(args.table)  # a bad table fails before TensorFlow starts
+    if "nao" in methods:
+        from nao_tf._tf import import_tf_quietly
 
-
-_SUBCOMMANDS.append(_add_export)
-
-
-def _add_search(bench: Any) -> None:
-    from nao_tf.cli.search import add_benchmarks
-
-    add_benchmarks(bench)
-
-
-_SUBCOMMANDS.append(_add_search)
-
-
-def _add_child(bench: Any) -> None:
-    parser = bench.add_parser("child", help="CNN child training/evaluation images/s (NAONet-B, 32x32x3)")
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps per network (default 10)")
-    parser.add_argument("--eval-steps", type=int, default=3, help="timed evaluation batches of 500 (default 3)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    parser.add_argument("--xla", action="store_true", help="compile the steps with XLA (jit_compile)")
-    parser.add_argument("--only", choices=("search_child_train", "search_child_eval", "final_train"),
-                        action="append", help="run only these measurements (repeatable)")
-    seed_arg(parser)
-
-    def run(args: argparse.Namespace) -> int:
-        from nao_tf.children.benchmark_cnn import run_child_benchmark
-
-        return _print_json(run_child_benchmark(args.steps, args.eval_steps, args.warmup, args.xla, args.seed,
-                                               tuple(args.only) if args.only else None))
-
-    parser.set_defaults(func=run)
+        import_tf_quietly()
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    return _print_json(nb201_benchmark(args.table, methods, budgets, args.seeds, args.seed, args.out,
+                                       population=args.population, sample_size=args.sample_size,
+                                       progress=progress, workers=max(1, args.workers)))
 
 
-_SUBCOMMANDS.append(_add_child)
+# ----- controller, controller-quality -------------------------------------------------------------------------
+def _add_controller(bench: Any) -> None:
+    c = bench.add_parser("controller", help="controller training archs/s and generation time (nasnet-ws sizes)")
+    _seed(c)
+    c.add_argument("--epochs", type=int, default=20, help="timed training epochs over the 600 archs (default 20)")
+    c.add_argument("--warm-epochs", type=int, default=100,
+                   help="further training before timing generation (default 100)")
+    c.add_argument("--repeats", type=int, default=5, help="generation timings, median reported (default 5)")
+    c.set_defaults(func=_controller)
 
 
+def _controller(args: argparse.Namespace) -> int:
+    from nao_tf._tf import import_tf_quietly
+
+    import_tf_quietly()
+    from nao_tf.benchmarks.controller import controller_speed
+
+    return _print_json(controller_speed(args.seed, epochs=args.epochs, warm_epochs=args.warm_epochs,
+                                        repeats=args.repeats))
+
+
+def _add_controller_quality(bench: Any) -> None:
+    q = bench.add_parser("controller-quality",
+                         help="predictor pairwise ranking accuracy (1000 train / 500 held-out NB201 cells) and "
+                              "reconstruction accuracy")
+    q.add_argument("--table", required=True, help=TABLE_HELP)
+    _seed(q)
+    q.add_argument("--train", type=int, default=1000, help="training cells (default 1000)")
+    q.add_argument("--test", type=int, default=500, help="held-out cells (default 500)")
+    q.add_argument("--epochs", type=int, default=None, help="controller epochs (default: the nb201 preset)")
+    q.add_argument("--controller-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any controller setting; repeatable")
+    q.set_defaults(func=_controller_quality)
+
+
+def _controller_quality(args: argparse.Namespace) -> int:
+    from nao_tf.search.tabular import load_table
+
+    load_table(args.table)
+    overrides = _key_values(args.controller_set, "--controller-set")
+    from nao_tf._tf import import_tf_quietly
+
+    import_tf_quietly()
+    from nao_tf.benchmarks.controller_quality import controller_quality
+
+    return _print_json(controller_quality(args.table, args.seed, args.train, args.test, args.epochs, overrides))
+
+
+# ----- supernet, child, lm -------------------------------------------------------------------------------------
 def _add_supernet(bench: Any) -> None:
     parser = bench.add_parser(
         "supernet", help="NAO-WS CNN supernet: seconds per architecture evaluation, training images/s")
@@ -101,16 +153,80 @@ def _add_supernet(bench: Any) -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed training steps (default 5)")
     parser.add_argument("--mode", choices=("switch", "onehot"), action="append",
                         help="op selection to measure (repeatable; default both)")
-    seed_arg(parser)
-
-    def run(args: argparse.Namespace) -> int:
-        from nao_tf.children.supernet import SELECT_MODES, benchmark_supernet
-
-        return _print_json(benchmark_supernet(
-            args.layers, args.channels, args.image_size, args.eval_images, args.batch, args.archs, args.steps,
-            args.seed, tuple(args.mode) if args.mode else SELECT_MODES))
-
-    parser.set_defaults(func=run)
+    _seed(parser)
+    parser.set_defaults(func=_supernet)
 
 
-_SUBCOMMANDS.append(_add_supernet)
+def _supernet(args: argparse.Namespace) -> int:
+    from nao_tf.benchmarks.supernet import benchmark_supernet
+
+    return _print_json(benchmark_supernet(
+        args.layers, args.channels, args.image_size, args.eval_images, args.batch, args.archs, args.steps,
+        args.seed, tuple(args.mode) if args.mode else None))
+
+
+def _add_child(bench: Any) -> None:
+    parser = bench.add_parser("child", help="CNN child training/evaluation images/s (NAONet-B, 32x32x3)")
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps per network (default 10)")
+    parser.add_argument("--eval-steps", type=int, default=3, help="timed evaluation batches of 500 (default 3)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--xla", action="store_true", help="compile the steps with XLA (jit_compile)")
+    parser.add_argument("--only", choices=("search_child_train", "search_child_eval", "final_train"),
+                        action="append", help="run only these measurements (repeatable)")
+    _seed(parser)
+    parser.set_defaults(func=_child)
+
+
+def _child(args: argparse.Namespace) -> int:
+    from nao_tf.benchmarks.child import run_child_benchmark
+
+    return _print_json(run_child_benchmark(args.steps, args.eval_steps, args.warmup, args.xla, args.seed,
+                                           tuple(args.only) if args.only else None))
+
+
+def _add_lm(bench: Any) -> None:
+    parser = bench.add_parser("lm", help="RNN language model training/evaluation tokens/s (PTB NAONet cell)")
+    parser.add_argument("--arch", default="PTB-NAONet", help="RNN cell (default PTB-NAONet)")
+    parser.add_argument("--sizes", default="850,200",
+                        help="comma-separated hidden sizes (default 850,200: the paper's and a small one)")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--bptt", type=int, default=35, help="BPTT length (default 35)")
+    parser.add_argument("--vocab-size", type=int, default=10000, help="vocabulary size (default 10000, PTB)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per phase after one warm-up (default 5)")
+    parser.add_argument("--jit", choices=("off", "on", "both"), default="both",
+                        help="XLA jit_compile for the steps (default both: report each)")
+    _seed(parser)
+    parser.set_defaults(func=_lm)
+
+
+def _lm(args: argparse.Namespace) -> int:
+    from nao_tf.benchmarks.lm import benchmark_lm
+
+    sizes = tuple(_ints(args.sizes, "--sizes"))
+    return _print_json(benchmark_lm(args.arch, sizes, args.batch_size, args.bptt, args.vocab_size, args.steps,
+                                    args.jit, args.seed))
+
+
+# ----- export --------------------------------------------------------------------------------------------------
+def _add_export(bench: Any) -> None:
+    parser = bench.add_parser("export", help="inference latency: Keras vs SavedModel vs ONNX Runtime (JSON)")
+    parser.add_argument("--arch", default="NAONet-B", help="architecture (default NAONet-B)")
+    parser.add_argument("--layers", type=int, default=3, help="cells per stage N (default 3)")
+    parser.add_argument("--channels", type=int, default=20, help="filters F (default 20)")
+    parser.add_argument("--image-size", type=int, default=32, help="square RGB input size (default 32)")
+    parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
+    parser.add_argument("--repeats", type=int, default=30,
+                        help="timed calls per runtime at small batches; a quarter of it above 8 (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+    parser.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
+    _seed(parser)
+    parser.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from nao_tf.benchmarks.export import benchmark_export
+
+    batches = _ints(args.batch_sizes, "--batch-sizes")
+    return _print_json(benchmark_export(args.arch, args.layers, args.channels, args.image_size,
+                                        batch_sizes=batches, repeats=args.repeats, warmup=args.warmup,
+                                        seed=args.seed, ort_threads=args.ort_threads))

@@ -43,34 +43,3 @@ def _export(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     return 0
-
-
-def add_benchmark(bench: Any) -> None:
-    """``nao-tf benchmark export`` (registered in ``nao_tf.cli.benchmark``)."""
-    parser = bench.add_parser("export", help="inference latency: Keras vs SavedModel vs ONNX Runtime (JSON)")
-    parser.add_argument("--arch", default="NAONet-B", help="architecture (default NAONet-B)")
-    parser.add_argument("--layers", type=int, default=3, help="cells per stage N (default 3)")
-    parser.add_argument("--channels", type=int, default=20, help="filters F (default 20)")
-    parser.add_argument("--image-size", type=int, default=32, help="square RGB input size (default 32)")
-    parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
-    parser.add_argument("--repeats", type=int, default=30,
-                        help="timed calls per runtime at small batches; a quarter of it above 8 (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
-    parser.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.set_defaults(func=_benchmark)
-
-
-def _benchmark(args: argparse.Namespace) -> int:
-    from nao_tf.errors import ConfigError
-    from nao_tf.export.benchmark import benchmark_export
-
-    try:
-        batches = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
-    except ValueError:
-        raise ConfigError(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}") from None
-    result = benchmark_export(args.arch, args.layers, args.channels, args.image_size, batch_sizes=batches,
-                              repeats=args.repeats, warmup=args.warmup, seed=args.seed,
-                              ort_threads=args.ort_threads)
-    print(json.dumps(result, indent=2))
-    return 0

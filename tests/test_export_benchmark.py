@@ -13,7 +13,9 @@ def test_benchmark_export_json(cli):
     code, out, err = cli("benchmark", "export", "--layers", "1", "--channels", "4", "--image-size", "8",
                          "--batch-sizes", "1,3", "--repeats", "2", "--warmup", "1")
     assert code == 0, err
-    result = json.loads(out)
+    envelope = json.loads(out)
+    assert envelope["benchmark"] == "export" and envelope["settings"]["batch_sizes"] == [1, 3]
+    result = envelope["results"]
     assert result["model"]["name"] == "NAONet-B" and result["model"]["input_shape"] == [8, 8, 3]
     assert set(result["runtimes"]) == {"keras", "keras_predict_on_batch", "savedmodel", "onnxruntime"}
     for runtime in result["runtimes"].values():

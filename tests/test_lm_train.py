@@ -115,9 +115,9 @@ def test_benchmark_lm_json(cli):
                          "--batch-size", "4", "--bptt", "5", "--jit", "off")
     assert code == 0, err
     result = json.loads(out)
-    assert result["benchmark"] == "lm" and result["batch_size"] == 4 and result["bptt"] == 5
-    assert [r["hidden"] for r in result["results"]] == [8, 12]
-    for r in result["results"]:
+    assert result["benchmark"] == "lm" and result["settings"]["batch_size"] == 4 and result["settings"]["bptt"] == 5
+    assert [r["hidden"] for r in result["results"]["runs"]] == [8, 12]
+    for r in result["results"]["runs"]:
         assert r["train_tokens_per_s"] > 0 and r["eval_tokens_per_s"] > 0 and r["jit_compile"] is False
         assert np.isfinite(r["final_train_loss"])
     code, _, err = cli("benchmark", "lm", "--sizes", "x")

@@ -126,11 +126,14 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
                          "--out", tmp_path / "bench", "--quiet")
     assert code == 0, err
     summary = json.loads(out)
-    assert set(summary["results"]) == {"6", "12"}
+    assert summary["benchmark"] == "nb201" and summary["settings"]["budgets"] == [6, 12]
+    results = summary["results"]
+    assert set(results["by_budget"]) == {"6", "12"}
     for q in ("6", "12"):
         for m in ("nao", "re", "rs"):
-            assert summary["results"][q][m]["test_regret"]["mean"] >= 0
-    assert set(summary["nao_wins"]) == {"6", "12"}
+            assert results["by_budget"][q][m]["test_regret"]["mean"] >= 0
+    assert set(results["nao_wins"]) == {"6", "12"}
+    assert json.loads((tmp_path / "bench" / "summary.json").read_text()) == summary
     curves = json.loads((tmp_path / "bench" / "curves.json").read_text())["curves"]
     assert all(len(c) == 2 and all(len(run) == 12 for run in c) for c in curves.values())
     assert (tmp_path / "bench" / "nb201_benchmark.png").read_bytes()[:4] == b"\x89PNG"
@@ -139,7 +142,7 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
                          "--epochs", 3, "--controller-set", "hidden_size=16", "--controller-set", "jit_compile=false",
                          "--controller-set", "generate_jit=false")
     assert code == 0, err
-    quality = json.loads(out)
+    quality = json.loads(out)["results"]
     assert quality["train_archs"] == 40 and quality["test_archs"] == 20
     assert 0 <= quality["pairwise_accuracy_test"] <= 1 and 0 <= quality["reconstruction_accuracy_train"] <= 1
 
@@ -152,5 +155,5 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
 def test_benchmark_controller_speed_runs(cli):
     code, out, err = cli("benchmark", "controller", "--epochs", 1, "--warm-epochs", 1, "--repeats", 1)
     assert code == 0, err
-    result = json.loads(out)
+    result = json.loads(out)["results"]
     assert result["training"]["archs_per_s"] > 0 and set(result["generation"]) == {"graph", "xla"}

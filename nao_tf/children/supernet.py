@@ -11,15 +11,14 @@ Two ways of picking a node's op from the architecture tensor (``select``):
 - ``"switch"`` (default): ``tf.switch_case`` on the op id; only the chosen op runs.
 - ``"onehot"``: every op of the chosen input runs and a one-hot vector picks one (no control flow, more work).
 
-``nao-tf benchmark supernet`` measures both. Batch norm always uses the statistics of the batch it sees (the
-authors' ``bn_train=True`` during the search); there are no moving statistics to go stale when one set of
-weights serves hundreds of architectures.
+``nao-tf benchmark supernet`` (``nao_tf.benchmarks.supernet``) measures both. Batch norm always uses the
+statistics of the batch it sees (the authors' ``bn_train=True`` during the search); there are no moving
+statistics to go stale when one set of weights serves hundreds of architectures.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -433,77 +432,3 @@ class SupernetTrainer:
             if tuple(v.shape) != tuple(a.shape):
                 raise ConfigError(f"supernet checkpoint array of shape {a.shape} does not fit {v.path} {v.shape}")
             v.assign(a)
-
-
-def benchmark_supernet(layers: int = 3, channels: int = 20, image_size: int = 32, eval_images: int = 500,
-                       batch: int = 64, archs: int = 5, train_steps: int = 5, seed: int = 0,
-                       modes: tuple[str, ...] = SELECT_MODES) -> dict[str, Any]:
-    """Seconds per architecture evaluation (``eval_images`` images, one batch) and training images/s.
-
-    Same work as the authors' numbers (500 images, N=3, F=20, 32x32x3; training batch 64): 7.7 s per
-    evaluation and 25.6 images/s on this CPU. Compile time (first call) is reported separately.
-    """
-    from nao_tf.seeding import rng as make_rng
-    from nao_tf.seeding import set_global_seed
-
-    set_global_seed(seed)
-    gen = make_rng(seed, 11)
-    pool = [a.values for a in NASNET_WS.sample(gen, archs + 1)]
-    x_eval = gen.normal(size=(eval_images, image_size, image_size, 3)).astype(np.float32)
-    y_eval = gen.integers(0, 10, size=eval_images).astype(np.int32)
-    x_train = gen.normal(size=(batch, image_size, image_size, 3)).astype(np.float32)
-    y_train = gen.integers(0, 10, size=batch).astype(np.int32)
-    results: dict[str, Any] = {}
-    for mode in modes:
-        keras.backend.clear_session()
-        model = Supernet(layers, channels, 10, select=mode)
-        trainer = SupernetTrainer(model, total_steps=max(1, train_steps),
-                                  image_shape=(image_size, image_size, 3))
-        t0 = time.perf_counter()
-        trainer.score_pool(pool[:1], x_eval, y_eval)
-        compile_eval = time.perf_counter() - t0
-        t0, c0 = time.perf_counter(), time.process_time()
-        trainer.score_pool(pool[1:], x_eval, y_eval)
-        per_eval = (time.perf_counter() - t0) / archs
-        cpu_eval = (time.process_time() - c0) / archs
-        t0 = time.perf_counter()
-        trainer.train_step(x_train, y_train, tf.constant(pool[0], tf.int32), tf.constant(0.0),
-                           tf.constant([seed, 0], tf.int32))
-        compile_train = time.perf_counter() - t0
-        t0, c0 = time.perf_counter(), time.process_time()
-        for s in range(train_steps):
-            arch = tf.constant(pool[1 + s % archs], tf.int32)
-            trainer.train_step(x_train, y_train, arch, tf.constant(s / train_steps, tf.float32),
-                               tf.constant([seed, s], tf.int32))
-        train_ips = batch * train_steps / (time.perf_counter() - t0)
-        cpu_per_image = (time.process_time() - c0) / (batch * train_steps)
-        results[mode] = {
-            "seconds_per_arch_eval": round(per_eval, 3),
-            "train_images_per_s": round(train_ips, 1),
-            "cpu_seconds_per_arch_eval": round(cpu_eval, 3),
-            "train_cpu_seconds_per_image": round(cpu_per_image, 4),
-            "compile_eval_s": round(compile_eval, 1),
-            "compile_train_s": round(compile_train, 1),
-            "params": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
-        }
-    best = min(results, key=lambda m: results[m]["seconds_per_arch_eval"])
-    authors_eval, authors_train = 7.7, 25.6
-    import os
-
-    return {
-        "benchmark": "supernet",
-        "machine": {"cpus": os.cpu_count(), "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-                    "note": "wall times are shared with every other process; cpu_seconds are this process's"},
-        "work": {"layers": layers, "channels": channels, "image": [image_size, image_size, 3],
-                 "eval_images": eval_images, "train_batch": batch, "archs_timed": archs,
-                 "train_steps_timed": train_steps},
-        "modes": results,
-        "default_mode": "switch",
-        "fastest_mode": best,
-        "authors": {"seconds_per_arch_eval": authors_eval, "train_images_per_s": authors_train},
-        "eval_speedup_vs_authors": round(authors_eval / results["switch"]["seconds_per_arch_eval"], 2)
-        if "switch" in results else None,
-        "train_speedup_vs_authors": round(results["switch"]["train_images_per_s"] / authors_train, 2)
-        if "switch" in results else None,
-        "targets": {"seconds_per_arch_eval_max": 2.5, "train_speedup_min": 2.0},
-    }

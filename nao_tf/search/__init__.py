@@ -5,7 +5,6 @@
 - ``nao_tf.search.loop``: ``Search`` (the driver, step-by-step API), ``SearchMethod``, ``NaoMethod``.
 - ``nao_tf.search.baselines``: ``RandomSearch``, ``RegularizedEvolution``, ``make_method``.
 - ``nao_tf.search.runfolder``: the run folder layout.
-- ``nao_tf.search.benchmark``: ``nao-tf benchmark nb201``.
 """
 
 from __future__ import annotations

@@ -10,13 +10,12 @@ Training steps are exactly those of ``nao-tf train`` (the same compiled Keras mo
 clip 5). The authors' PyTorch code does 26 / 51 / 7.0 images/s on the 2-core reference CPU. On a shared
 machine wall-clock rates understate the code's speed: ``images_per_cpu_s`` (images per CPU-second of this
 process) and ``per_cpu_s_vs_reference_on_2_cores`` (that rate times 2 cores over the reference) are reported
-beside them, with the load average before and after.
+beside them.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from nao_tf._tf import import_tf_quietly
@@ -27,6 +26,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from nao_tf.benchmarks.report import BenchmarkRun, Stopwatch  # noqa: E402
 from nao_tf.children.cnn import DropPathStep, build_cnn, inference_model  # noqa: E402
 from nao_tf.children.params import count_params  # noqa: E402
 from nao_tf.children.train_cnn import L2SGD  # noqa: E402
@@ -58,13 +58,11 @@ def _batches(batch: int, aux: bool, seed: int) -> tf.data.Dataset:
 def _train_rate(model: keras.Model, batch: int, aux: bool, steps: int, warmup: int, seed: int) -> dict[str, Any]:
     ds = _batches(batch, aux, seed)
     callbacks = [DropPathStep(model)]
-    t0 = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=callbacks, shuffle=False)
-    warm = time.perf_counter() - t0
-    t0, c0 = time.perf_counter(), time.process_time()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return _rates(steps * batch, seconds, cpu, steps, batch, warm)
+    with Stopwatch() as warm:
+        model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, callbacks=callbacks, shuffle=False)
+    with Stopwatch() as sw:
+        model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks, shuffle=False)
+    return _rates(steps * batch, sw.wall, sw.cpu, steps, batch, warm.wall)
 
 
 def _rates(images: int, seconds: float, cpu: float, steps: int, batch: int, warm: float) -> dict[str, Any]:
@@ -78,14 +76,12 @@ def _eval_rate(model: keras.Model, batch: int, steps: int, seed: int, xla: bool)
     infer = inference_model(model)
     x = tf.constant(np.random.default_rng(seed).uniform(0, 255, (batch, 32, 32, 3)).astype("float32"))
     fn = tf.function(lambda images: infer(images, training=False), jit_compile=xla)
-    t0 = time.perf_counter()
-    fn(x).numpy()
-    warm = time.perf_counter() - t0
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(steps):
+    with Stopwatch() as warm:
         fn(x).numpy()
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return _rates(steps * batch, seconds, cpu, steps, batch, warm)
+    with Stopwatch() as sw:
+        for _ in range(steps):
+            fn(x).numpy()
+    return _rates(steps * batch, sw.wall, sw.cpu, steps, batch, warm.wall)
 
 
 def run_child_benchmark(steps: int = 10, eval_steps: int = 3, warmup: int = 2, xla: bool = False,
@@ -94,8 +90,11 @@ def run_child_benchmark(steps: int = 10, eval_steps: int = 3, warmup: int = 2, x
     if steps < 1 or eval_steps < 1 or warmup < 1:
         raise ConfigError("--steps, --eval-steps and --warmup must be >= 1")
     keras.utils.set_random_seed(seed)
-    load_before = round(os.getloadavg()[0], 2)
     wanted = only or tuple(PYTORCH_REFERENCE)
+    run = BenchmarkRun("child", {
+        "images": "random 32x32x3 float32", "steps": steps, "eval_steps": eval_steps, "warmup": warmup,
+        "xla": xla, "seed": seed, "only": list(wanted), "data_format": "channels_last (NHWC)",
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")})
     results: dict[str, Any] = {}
     if "search_child_train" in wanted or "search_child_eval" in wanted:
         model = _compiled("NAONet-B", 3, 20, False, 1.0, xla, steps + warmup)
@@ -121,16 +120,4 @@ def run_child_benchmark(steps: int = 10, eval_steps: int = 3, warmup: int = 2, x
         # the reference ran on an idle 2-core machine: at most 2 CPU-seconds per second
         value["per_cpu_s_vs_reference_on_2_cores"] = round(
             value["images_per_cpu_s"] * 2 / PYTORCH_REFERENCE[key], 2)
-    return {
-        "benchmark": "child",
-        "images": "random 32x32x3 float32",
-        "xla": xla,
-        "data_format": "channels_last (NHWC)",
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min_before": load_before,
-        "load_average_1min_after": round(os.getloadavg()[0], 2),
-        "devices": [d.name for d in tf.config.list_logical_devices()],
-        "pytorch_reference_images_per_s": PYTORCH_REFERENCE,
-        "results": results,
-    }
+    return run.finish({"pytorch_reference_images_per_s": PYTORCH_REFERENCE, **results})

@@ -15,7 +15,6 @@ measured in this one run, which is what is comparable across machines.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from nao_tf.benchmarks.report import BenchmarkRun
 from nao_tf.errors import ConfigError
 
 
@@ -45,12 +45,6 @@ def _time_interleaved(fns: dict[str, Callable[[], Any]], warmup: int, repeats: i
         out[name] = {"median_ms": round(float(np.median(arr)), 4), "p10_ms": round(float(np.percentile(arr, 10)), 4),
                      "p90_ms": round(float(np.percentile(arr, 90)), 4), "calls": int(repeats)}
     return out
-
-
-def _device() -> str:
-    import tensorflow as tf
-
-    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
 
 
 def _calibrate_batch_norm(net: Any, images: np.ndarray) -> None:
@@ -89,6 +83,11 @@ def benchmark_export(arch: str = "NAONet-B", layers: int = 3, channels: int = 20
     from nao_tf.export.savedmodel import SavedModelRunner
     from nao_tf.seeding import rng, set_global_seed
 
+    bench = BenchmarkRun("export", {
+        "architecture": arch, "layers": layers, "channels": channels, "image_size": image_size,
+        "num_classes": num_classes, "batch_sizes": [int(b) for b in batch_sizes], "repeats": repeats,
+        "warmup": warmup, "seed": seed, "onnxruntime_threads": ort_threads or "default (all cores)",
+        "weights": "seeded random, batch-norm statistics calibrated on one random batch"})
     set_global_seed(seed)
     parsed = resolve(arch)
     shape = (int(image_size), int(image_size), 3)
@@ -98,13 +97,9 @@ def benchmark_export(arch: str = "NAONet-B", layers: int = 3, channels: int = 20
     gen = rng(seed, 11)
     _calibrate_batch_norm(net, gen.integers(0, 256, size=(32, *shape)).astype(np.float32))
     result: dict[str, Any] = {
-        "benchmark": "export",
         "model": {"architecture": parsed.integers, "name": arch, "space": parsed.space, "layers": layers,
                   "channels": channels, "input_shape": list(shape), "num_classes": num_classes,
                   "params": keras_param_count(net)},
-        "device": _device(),
-        # Other processes distort latencies; the load at the start says how busy the machine was.
-        "machine": {"cpus": os.cpu_count(), "load_average_1min_at_start": round(os.getloadavg()[0], 2)},
         "runtimes": {},
     }
     with tempfile.TemporaryDirectory(prefix="nao_tf_bench_") as tmp:
@@ -118,7 +113,6 @@ def benchmark_export(arch: str = "NAONet-B", layers: int = 3, channels: int = 20
                                   for name, f in summary["verification"]["formats"].items()}
         saved = SavedModelRunner(folder)
         ort = OnnxRunner(folder / "model.onnx", threads=ort_threads)
-        result["onnxruntime_threads"] = ort_threads or "default (all cores)"
         for batch in batch_sizes:
             images = gen.integers(0, 256, size=(batch, *shape), dtype=np.uint8)
             floats = tf.constant(images.astype(np.float32))
@@ -142,4 +136,4 @@ def benchmark_export(arch: str = "NAONet-B", layers: int = 3, channels: int = 20
     if "1" in result["runtimes"]["keras"]:
         result["target"] = {"onnxruntime_batch1_at_most_half_of_keras": bool(
             ratios["onnxruntime_over_keras_batch1"] <= 0.5)}
-    return result
+    return bench.finish(result)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from nao_tf.benchmarks.report import BenchmarkRun
 from nao_tf.errors import ConfigError
 from nao_tf.runio import atomic_write_bytes, atomic_write_json
 
@@ -34,9 +35,10 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
                     metric: str = "cifar10-val", report_metric: str = "cifar10-test",
                     progress: Any = None, workers: int = 1) -> dict[str, Any]:
     """Run every method for ``seeds`` seeds up to ``max(budgets)`` queries; returns the JSON summary and writes
-    ``curves.json`` and ``nb201_benchmark.png`` (best test accuracy vs queries, mean and standard error) into
-    ``out_dir`` if given. ``workers`` > 1 runs seeds in that many processes (same results: every search is a
-    function of its seed only)."""
+    it as ``summary.json``, with ``curves.json`` and ``nb201_benchmark.png`` (best test accuracy vs queries,
+    mean and standard error), into ``out_dir`` if given. ``progress(line)`` is called after each seed.
+    ``workers`` > 1 runs seeds in that many processes (same results: every search is a function of its seed
+    only)."""
     from nao_tf.search.baselines import METHODS
     from nao_tf.search.tabular import TableEvaluator
 
@@ -48,6 +50,7 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
     for m in methods:
         if m not in METHODS:
             raise ConfigError(f"unknown method {m!r}; expected some of {', '.join(METHODS)}")
+    run = BenchmarkRun("nb201", {})
     evaluator = TableEvaluator(table, "nb201", metric, (report_metric,))
     best_test = evaluator.table.best(report_metric)
     best_val = evaluator.table.best(metric)
@@ -80,41 +83,40 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
             curves[m].append(out["curves"][m])
             seconds[m] += out["seconds"][m]
         nao_config = out.get("nao_config") or nao_config
-    summary: dict[str, Any] = {
-        "benchmark": "nb201",
-        "table": str(table),
-        "search_metric": metric,
-        "report_metric": report_metric,
-        "best_test_in_table": best_test,
-        "best_val_in_table": best_val,
-        "seeds": seeds,
-        "first_seed": first_seed,
-        "budgets": budgets,
-        "results": {},
-        "seconds_per_search": {m: round(seconds[m] / seeds, 3) for m in methods},
-        "workers": workers,
-        "settings": {"nao": nao_config, "re": {"population": population, "sample_size": sample_size},
-                     "rs": {}},
+    run.settings = {
+        "table": str(table), "space": "nb201", "search_metric": metric, "report_metric": report_metric,
+        "methods": list(methods), "seeds": seeds, "first_seed": first_seed, "budgets": budgets, "workers": workers,
+        "method_settings": {"nao": nao_config, "re": {"population": population, "sample_size": sample_size},
+                            "rs": {}},
     }
+    by_budget: dict[str, Any] = {}
     for q in budgets:
         row: dict[str, Any] = {}
         for m in methods:
             tests = [c[q - 1] for c in curves[m]]
             row[m] = {"test_regret": _stats([best_test - t for t in tests]), "test_accuracy": _stats(tests)}
-        summary["results"][str(q)] = row
+        by_budget[str(q)] = row
+    results: dict[str, Any] = {
+        "best_test_in_table": best_test,
+        "best_val_in_table": best_val,
+        "by_budget": by_budget,
+        "seconds_per_search": {m: round(seconds[m] / seeds, 3) for m in methods},
+    }
     if "nao" in methods:
-        summary["nao_wins"] = {
-            str(q): all(summary["results"][str(q)]["nao"]["test_regret"]["mean"]
-                        < summary["results"][str(q)][m]["test_regret"]["mean"] for m in methods if m != "nao")
+        results["nao_wins"] = {
+            str(q): all(by_budget[str(q)]["nao"]["test_regret"]["mean"]
+                        < by_budget[str(q)][m]["test_regret"]["mean"] for m in methods if m != "nao")
             for q in budgets
         }
     if out_dir is not None:
         out = Path(out_dir)
+        results["plot"] = str(out / "nb201_benchmark.png")
         atomic_write_json(out / "curves.json", {"best_test_in_table": best_test, "curves": curves})
-        atomic_write_json(out / "summary.json", summary)
         atomic_write_bytes(out / "nb201_benchmark.png", _plot(curves, best_test, budgets))
-        summary["plot"] = str(out / "nb201_benchmark.png")
-    return summary
+        summary = run.finish(results)
+        atomic_write_json(out / "summary.json", summary)
+        return summary
+    return run.finish(results)
 
 
 _WORKER: dict[str, Any] = {}

@@ -1,0 +1,78 @@
+"""The benchmarks package: one envelope for every result, and its place at the top of the import graph."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+ENVELOPE = {"benchmark", "settings", "machine", "results"}
+BENCHMARKS = ("nb201", "controller", "controller-quality", "supernet", "child", "lm", "export")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a source file imports (absolute names), at any depth (lazy imports included)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _sources(*folders: str) -> list[Path]:
+    return [p for folder in folders for p in sorted((REPO / folder).rglob("*.py"))]
+
+
+def test_only_the_cli_imports_benchmarks():
+    offenders = [str(p.relative_to(REPO)) for p in _sources("nao_tf", "export")
+                 if "benchmarks" not in p.parts and any(n.startswith("nao_tf.benchmarks") for n in _imports(p))]
+    assert offenders == []
+
+
+def test_lower_layers_never_import_search_or_benchmarks():
+    """spaces <- controller <- search and spaces <- children <- search/export: no arrow back up."""
+    offenders = []
+    for p in _sources("nao_tf/spaces", "nao_tf/controller", "nao_tf/children"):
+        bad = sorted(n for n in _imports(p) if n.startswith(("nao_tf.search", "nao_tf.benchmarks", "nao_tf.cli",
+                                                             "nao_tf.export")))
+        if bad:
+            offenders.append(f"{p.relative_to(REPO)}: {', '.join(bad)}")
+    assert offenders == []
+
+
+def test_every_benchmark_subcommand_has_its_module(cli):
+    code, out, _ = cli("benchmark", "--help")
+    assert code == 0
+    for name in BENCHMARKS:
+        assert name in out
+        assert (REPO / "nao_tf" / "benchmarks" / f"{name.replace('-', '_')}.py").is_file(), name
+
+
+def test_envelope_and_stopwatch():
+    from nao_tf.benchmarks.report import BenchmarkRun, Stopwatch
+
+    with Stopwatch() as sw:
+        sum(i * i for i in range(20000))
+    assert sw.wall > 0 and sw.cpu >= 0
+    result = BenchmarkRun("demo", {"seed": 3}).finish({"rate": 1.0})
+    assert set(result) == ENVELOPE and result["benchmark"] == "demo" and result["settings"] == {"seed": 3}
+    assert result["machine"]["cpus"] >= 1 and set(result["machine"]["load_average_1min"]) == {"start", "end"}
+    json.dumps(result)
+
+
+@pytest.mark.slow
+def test_benchmark_supernet_tiny(cli):
+    code, out, err = cli("benchmark", "supernet", "--layers", 1, "--channels", 4, "--image-size", 8,
+                         "--eval-images", 8, "--batch", 4, "--archs", 1, "--steps", 1, "--mode", "switch")
+    assert code == 0, err
+    result = json.loads(out)
+    assert set(result) == ENVELOPE and result["settings"]["modes"] == ["switch"]
+    switch = result["results"]["modes"]["switch"]
+    assert switch["seconds_per_arch_eval"] > 0 and switch["train_images_per_s"] > 0 and switch["params"] > 0
+    assert result["results"]["fastest_mode"] == "switch"
