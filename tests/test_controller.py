@@ -178,3 +178,75 @@ def test_normalize_targets_and_config_validation():
     ws = ControllerConfig.preset("ws")
     assert ws.generation_jit and not ws.jit_compile and not ControllerConfig().generation_jit
     assert ControllerConfig(eta_start=1, eta_step=1, eta_max=3).step_sizes() == [1, 2, 3]
+
+
+def test_parameter_count_matches_the_authors_controller_at_ws_sizes():
+    """The authors' PyTorch controller at the NAO-WS sizes has 279,533 parameters: its attention projects the
+    decoder state (hidden x hidden, no bias) before scoring, and its LSTMs carry two bias vectors each."""
+    controller = build_controller(NASNET_WS, ControllerConfig.preset("ws"))
+    assert controller.count_params() == 279_533
+    assert tuple(controller.decoder.attn_in_kernel.shape) == (96, 96)
+
+
+def test_fused_lstm_matches_the_unrolled_one_in_values_and_gradients():
+    """BlockLSTM (the fused kernel) computes the same function and the same gradients as the unrolled cell,
+    including the gradients of the initial state (the decoder starts from the architecture embedding)."""
+    controller = tiny(NASNET_WS, tokens_per_step=2)
+    controller.reinitialize(3)
+    tokens = np.stack([NASNET_WS.encode(a) for a in NASNET_WS.sample(rng(4), 6)]).astype(np.int32)
+    variables = controller.trainable_variables
+    results = []
+    for fused in (False, True):
+        with tf.GradientTape() as tape:
+            out = controller(tokens, fused=fused)
+            loss = tf.reduce_sum(out["prediction"]) + tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tokens, logits=out["logits"]))
+        grads = tape.gradient(loss, variables)
+        results.append((out["logits"], [tf.convert_to_tensor(g) for g in grads]))
+    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-4)
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-3)
+
+
+def test_whole_training_in_one_call_gives_the_weights_of_one_call_per_step():
+    archs = NB201.sample(rng(6), 50)
+    y = rng(7).uniform(size=50)
+    weights = []
+    for per_call in (0, 1, 3):
+        controller = tiny(NB201, mlp_dropout=0.2, batch_size=16, steps_per_call=per_call)
+        fit = ControllerTrainer(controller).fit(archs, y, epochs=3, seed=2)
+        assert fit["steps"] == 12 and np.isfinite(fit["loss"])
+        weights.append(controller.get_weights())
+    for other in weights[1:]:
+        for a, b in zip(weights[0], other, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_gradient_on_step_outputs_keeps_its_radial_part(trained):
+    """Generation follows the gradient of the prediction with respect to the encoder's (unit-length) step
+    outputs, as the authors' code does: without re-normalizing them first, so the gradient is not orthogonal
+    to them (a re-normalization would project its radial part out)."""
+    controller, _, archs, _ = trained
+    tokens = np.stack([NB201.encode(a) for a in archs[:20]]).astype(np.int32)
+    outputs, _ = controller.encode(tokens)
+    with tf.GradientTape() as tape:
+        tape.watch(outputs)
+        total = tf.reduce_sum(controller.predict_from_outputs(outputs))
+    grads = tape.gradient(total, outputs)
+    radial = np.abs(np.sum(np.asarray(grads) * np.asarray(outputs), axis=-1))
+    assert radial.mean() > 1e-3 * np.linalg.norm(np.asarray(grads), axis=-1).mean()
+
+
+def test_default_novelty_check_compares_canonical_forms():
+    """With no ``is_new``, a decoded swapped variant of a seed is the seed, not a new architecture."""
+    controller = tiny(NASNET_WS, tokens_per_step=2)
+    seeds = NASNET_WS.sample(rng(8), 4)
+    variants = [NASNET_WS.augment(a, rng(9)) for a in seeds]
+    assert any(v != s for v, s in zip(variants, seeds, strict=True))
+    fresh = NASNET_WS.sample(rng(10), 1)[0]
+    gen = Generator(controller)
+    rows = np.stack([NASNET_WS.encode(a) for a in [*variants, fresh]]).astype(np.int32)
+    decoded = np.concatenate([rows[:3], rows[4:]])  # swapped variants of 3 seeds, then one new architecture
+    gen._fn = lambda tokens, etas: np.stack([decoded] * len(etas))
+    res = gen.generate(seeds, 4, step_sizes=[1.0], etas_per_call=1)
+    assert [NASNET_WS.canonical(a) for a in res.archs] == [NASNET_WS.canonical(fresh)]

@@ -30,10 +30,13 @@ class ControllerConfig:
     Generation: step sizes ``eta_start, eta_start + eta_step, ... <= eta_max``; ``etas_per_call`` of them (times
     every seed) are decoded in one batched call.
 
-    XLA: ``jit_compile`` compiles the training step, ``generate_jit`` generation and reconstruction (None: as
-    ``jit_compile``; the ``ws`` preset sets it). Measured on
-    the 2-core CPU: XLA makes the nasnet-ws training step ~15x slower (65-108 vs 1,600-2,300 archs/s) but
-    generation faster (36 vs 60 ms); for NB201's 6-token cells the XLA training step was faster (9-12 vs 16 ms).
+    Speed: ``steps_per_call`` training steps run inside one compiled call (a ``tf.while_loop`` over
+    pre-drawn batch indices; 0: the whole training in one call), so Python runs once per training, not once
+    per batch. ``fused_lstm`` runs the LSTMs as TensorFlow's one-op ``BlockLSTM`` kernel when not under XLA
+    (same function, about half the time of a training step on a CPU). ``jit_compile`` compiles training with
+    XLA, ``generate_jit`` generation and reconstruction (None: as ``jit_compile``; the ``ws`` preset sets it).
+    Measured on the 2-core CPU: XLA compiles the 40-token nasnet-ws training step for minutes and runs it
+    slower, but makes generation faster; for NB201's 6-token cells the XLA training step is faster.
     """
 
     # model
@@ -55,6 +58,8 @@ class ControllerConfig:
     steps: int = 0
     target_transform: str = "minmax"
     augment: bool = True
+    steps_per_call: int = 0
+    fused_lstm: bool = True
     jit_compile: bool = False
     generate_jit: bool | None = None
     # generation
@@ -69,8 +74,8 @@ class ControllerConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"controller {name} must be >= 1, got {getattr(self, name)}")
-        if self.mlp_layers < 0 or self.epochs < 0 or self.steps < 0:
-            raise ConfigError("controller mlp_layers, epochs and steps must be >= 0")
+        if self.mlp_layers < 0 or self.epochs < 0 or self.steps < 0 or self.steps_per_call < 0:
+            raise ConfigError("controller mlp_layers, epochs, steps and steps_per_call must be >= 0")
         if not 0.0 <= self.trade_off <= 1.0:
             raise ConfigError(f"controller trade_off must be in [0, 1], got {self.trade_off}")
         for name in ("mlp_dropout", "encoder_dropout", "decoder_dropout"):

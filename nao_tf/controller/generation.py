@@ -80,12 +80,13 @@ class Generator:
         self.settings = controller.settings
         jit = self.settings.generation_jit if jit_compile is None else jit_compile
         self._jit = bool(jit)
+        self._fused = bool(self.settings.fused_lstm and not self._jit)
         self._fn = tf.function(self._moved_decode, jit_compile=self._jit)
         self._fast = _FastDecoder(self.space)
 
     def _moved_decode(self, tokens: tf.Tensor, etas: tf.Tensor) -> tf.Tensor:
         """Tokens ``[K, L]``, step sizes ``[S]`` -> decoded tokens ``[S, K, L]``."""
-        outputs, _ = self.controller.encode(tokens)
+        outputs, _ = self.controller.encode(tokens, fused=self._fused)
         with tf.GradientTape() as tape:
             tape.watch(outputs)
             predicted = tf.reduce_sum(self.controller.predict_from_outputs(outputs))
@@ -122,7 +123,7 @@ class Generator:
             known = {space.canonical(a) for a in seeds}
 
             def is_new(arch: Architecture) -> bool:
-                return arch not in known
+                return space.canonical(arch) not in known
 
         etas = list(step_sizes) if step_sizes is not None else self.settings.step_sizes()
         per_call = int(etas_per_call or self.settings.etas_per_call)

@@ -7,12 +7,15 @@ size, ``V`` vocabulary. Token 0 is the decoder's start token; architecture token
   L2-normalized; the architecture embedding is their mean, L2-normalized again.
 - ``NaoPredictor``: ReLU MLP on the architecture embedding, then one sigmoid unit.
 - ``NaoDecoder``: one LSTM whose initial state (h and c) is the architecture embedding, its own embedding,
-  dot-product attention over the encoder outputs, output ``tanh(W [context; h])`` (the authors' PyTorch
-  decoder). Teacher forcing for training; greedy decoding restricted, at each position, to the space's valid
+  attention over the encoder outputs with scores ``(W_in h) . e_t`` and output ``tanh(W_out [context; h])``
+  (the authors' PyTorch attention: both projections without bias). Teacher forcing for training; greedy decoding restricted, at each position, to the space's valid
   tokens (``token_mask``), so it can only emit valid architectures. The same mask is applied to the training
   logits (the cross-entropy is over the valid tokens of each position).
 - ``NaoController``: the three together, a ``keras.Model`` that knows its space (name and token mask) and
   its ``ControllerConfig``; saved and reloaded as a ``.keras`` file.
+
+Parameter counts match the authors' PyTorch controller (279,533 at the NAO-WS sizes): their LSTMs carry two
+bias vectors (input and recurrent), so ``NaoLSTM`` does too; the two add up, so the function is unchanged.
 
 Every layer creates its weights with a recorded initializer kind, so ``NaoController.reinitialize(seed)`` can
 reset the whole model from a seed with NumPy (used by the search loop: every round's controller is a pure
@@ -86,7 +89,12 @@ def init_values(kind: str, shape: tuple[int, ...], rng: np.random.Generator) -> 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class NaoLSTM(_Weights):
-    """A single-layer LSTM unrolled over a static length (fast under XLA for NAO's short sequences)."""
+    """A single-layer LSTM: gates ordered input, forget, candidate, output; biases ``bias + recurrent_bias``.
+
+    Two implementations of the same function: unrolled over the static length (compiles under XLA, and is
+    what the step-by-step decoder uses) and ``fused``, TensorFlow's one-op ``BlockLSTM`` kernel (no XLA
+    kernel), about twice as fast on a CPU for a training step because its gradient is one op per sequence
+    instead of a dozen per time step."""
 
     def __init__(self, units: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -97,11 +105,12 @@ class NaoLSTM(_Weights):
         self.kernel = self._weight("kernel", (dim, 4 * units), "glorot")
         self.recurrent_kernel = self._weight("recurrent_kernel", (units, 4 * units), "orthogonal")
         self.bias = self._weight("bias", (4 * units,), "lstm_bias")
+        self.recurrent_bias = self._weight("recurrent_bias", (4 * units,), "zeros")
         self.built = True
 
     def project(self, x: tf.Tensor) -> tf.Tensor:
         """The input part of the gates (``[..., D] -> [..., 4H]``), for step-by-step decoding."""
-        return tf.tensordot(x, self.kernel, axes=1) + self.bias
+        return tf.tensordot(x, self.kernel, axes=1) + (self.bias + self.recurrent_bias)
 
     def cell(self, x_proj: tf.Tensor, h: tf.Tensor, c: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One step; gates ordered input, forget, candidate, output."""
@@ -111,22 +120,40 @@ class NaoLSTM(_Weights):
         h = tf.sigmoid(o) * tf.tanh(c)
         return h, c
 
-    def call(self, inputs: tf.Tensor, initial_state: tuple[tf.Tensor, tf.Tensor] | None = None) -> Any:
-        """Whole sequence ``[B, T, D]`` -> (outputs ``[B, T, H]``, last h, last c), unrolled over the static T.
+    def call(self, inputs: tf.Tensor, initial_state: tuple[tf.Tensor, tf.Tensor] | None = None,
+             fused: bool = False) -> Any:
+        """Whole sequence ``[B, T, D]`` -> (outputs ``[B, T, H]``, last h, last c).
 
-        (TensorFlow's one-op BlockLSTMV2 was 4x faster on CPU, but its registered gradient disagrees with its
-        forward pass in TF 2.21 (checked against autodiff of the same cell), so it is not used.)"""
-        proj = self.project(inputs)
+        ``fused`` runs ``BlockLSTM`` (version 1: the registered gradient of ``BlockLSTMV2`` disagrees with its
+        forward pass in TF 2.21, checked against autodiff; version 1's agrees, tests/test_controller.py)."""
         if initial_state is None:
-            zeros = tf.zeros_like(proj[:, 0, : self.units])
+            zeros = tf.zeros((tf.shape(inputs)[0], self.units))
             h, c = zeros, zeros
         else:
             h, c = initial_state
+        if fused:
+            return self._block(inputs, h, c)
+        proj = self.project(inputs)
         outputs = []
         for t in range(int(inputs.shape[1])):
             h, c = self.cell(proj[:, t], h, c)
             outputs.append(h)
         return tf.stack(outputs, axis=1), h, c
+
+    def _block(self, inputs: tf.Tensor, h: tf.Tensor, c: tf.Tensor) -> Any:
+        """``BlockLSTM``: time-major, gates ordered input, candidate, forget, output; no peepholes, no clip."""
+        def icfo(w: tf.Tensor) -> tf.Tensor:
+            i, f, g, o = tf.split(w, 4, axis=-1)
+            return tf.concat([i, g, f, o], axis=-1)
+
+        zeros = tf.zeros((self.units,))
+        out = tf.raw_ops.BlockLSTM(
+            seq_len_max=tf.constant(int(inputs.shape[1]), tf.int64), x=tf.transpose(inputs, (1, 0, 2)),
+            cs_prev=c, h_prev=h, w=icfo(tf.concat([self.kernel, self.recurrent_kernel], axis=0)),
+            wci=zeros, wcf=zeros, wco=zeros, b=icfo(self.bias + self.recurrent_bias), forget_bias=0.0,
+            cell_clip=-1.0, use_peephole=False)
+        cs, hs = out[1], out[6]
+        return tf.transpose(hs, (1, 0, 2)), hs[-1], cs[-1]
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units}
@@ -152,11 +179,12 @@ class NaoEncoder(_Weights):
         self.lstm.build((None, self.steps, self.embedding_size * self.tokens_per_step))
         self.built = True
 
-    def call(self, tokens: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None) -> Any:
+    def call(self, tokens: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None,
+             fused: bool = False) -> Any:
         x = tf.gather(self.embeddings, tokens)
         x = tf.reshape(x, (-1, self.steps, self.embedding_size * self.tokens_per_step))
         x = _dropout(x, self.dropout, training, seed, 1)
-        outputs, _, _ = self.lstm(x)
+        outputs, _, _ = self.lstm(x, fused=fused)
         outputs = _l2n(outputs)
         return outputs, _l2n(tf.reduce_mean(outputs, axis=1))
 
@@ -215,27 +243,26 @@ class NaoDecoder(_Weights):
         h = self.hidden_size
         self.embeddings = self._weight("embeddings", (self.vocab_size, h), "embedding")
         self.lstm.build((None, self.length, h))
+        self.attn_in_kernel = self._weight("attn_in_kernel", (h, h), "glorot")
         self.attn_kernel = self._weight("attn_kernel", (2 * h, h), "glorot")
-        self.attn_bias = self._weight("attn_bias", (h,), "zeros")
         self.out_kernel = self._weight("out_kernel", (h, self.vocab_size), "glorot")
         self.out_bias = self._weight("out_bias", (self.vocab_size,), "zeros")
         self.built = True
 
     def _head(self, out: tf.Tensor, enc: tf.Tensor) -> tf.Tensor:
         """Attention and output logits for decoder outputs ``[B, L, H]`` over encoder outputs ``[B, T, H]``."""
-        scores = tf.matmul(out, enc, transpose_b=True)
+        scores = tf.matmul(tf.tensordot(out, self.attn_in_kernel, axes=1), enc, transpose_b=True)
         context = tf.matmul(tf.nn.softmax(scores, axis=-1), enc)
-        combined = tf.tanh(tf.tensordot(tf.concat([context, out], axis=-1), self.attn_kernel, axes=1)
-                           + self.attn_bias)
+        combined = tf.tanh(tf.tensordot(tf.concat([context, out], axis=-1), self.attn_kernel, axes=1))
         return tf.tensordot(combined, self.out_kernel, axes=1) + self.out_bias
 
     def call(self, targets: tf.Tensor, encoder_outputs: tf.Tensor, embedding: tf.Tensor,
-             training: bool = False, seed: tf.Tensor | None = None) -> tf.Tensor:
+             training: bool = False, seed: tf.Tensor | None = None, fused: bool = False) -> tf.Tensor:
         """Teacher-forced logits ``[B, L, V]`` (invalid tokens at each position get -1e9)."""
         start = tf.zeros_like(targets[:, :1])
         inputs = tf.concat([start, targets[:, :-1]], axis=1)
         x = _dropout(tf.gather(self.embeddings, inputs), self.dropout, training, seed, 2)
-        out, _, _ = self.lstm(x, initial_state=(embedding, embedding))
+        out, _, _ = self.lstm(x, initial_state=(embedding, embedding), fused=fused)
         return self._head(out, encoder_outputs) + self.mask_bias
 
     def greedy(self, encoder_outputs: tf.Tensor, embedding: tf.Tensor) -> tf.Tensor:
@@ -288,20 +315,25 @@ class NaoController(keras.Model):
         self.decoder.build()
         self.built = True
 
-    def call(self, tokens: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None) -> dict[str, Any]:
+    def call(self, tokens: tf.Tensor, training: bool = False, seed: tf.Tensor | None = None,
+             fused: bool = False) -> dict[str, Any]:
+        """``fused`` selects the one-op LSTM kernels (same function; not under XLA, see ``NaoLSTM``)."""
         tokens = tf.cast(tokens, tf.int32)
-        outputs, embedding = self.encoder(tokens, training=training, seed=seed)
+        outputs, embedding = self.encoder(tokens, training=training, seed=seed, fused=fused)
         prediction = self.predictor(embedding, training=training, seed=seed)
-        logits = self.decoder(tokens, outputs, embedding, training=training, seed=seed)
+        logits = self.decoder(tokens, outputs, embedding, training=training, seed=seed, fused=fused)
         return {"prediction": prediction, "logits": logits}
 
-    def encode(self, tokens: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def encode(self, tokens: tf.Tensor, fused: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         """(normalized step outputs ``[B, T, H]``, architecture embedding ``[B, H]``)."""
-        return self.encoder(tf.cast(tokens, tf.int32))
+        return self.encoder(tf.cast(tokens, tf.int32), fused=fused)
 
     def predict_from_outputs(self, outputs: tf.Tensor) -> tf.Tensor:
-        """Predicted quality from (possibly moved) encoder step outputs: normalize, mean, normalize, MLP."""
-        return self.predictor(_l2n(tf.reduce_mean(_l2n(outputs), axis=1)))
+        """Predicted quality from (possibly moved) encoder step outputs: mean, normalize, MLP.
+
+        The step outputs are used as they are, not re-normalized first (the authors' code): the gradient that
+        generation follows then keeps its radial part; re-normalizing here would project it out."""
+        return self.predictor(_l2n(tf.reduce_mean(outputs, axis=1)))
 
     # ----- initialization -------------------------------------------------------------------------------
     def _weight_kinds(self) -> list[tuple[keras.Variable, str]]:

@@ -4,10 +4,15 @@
 pairs, higher target = better (the search loop orients minimized metrics before calling it). Targets are
 normalized to [0, 1] (min-max, or quantiles with ``target_transform="rank"``); the loss is
 ``trade_off * MSE(prediction, target) + (1 - trade_off) * CE(reconstruction)``; Adam with PyTorch-style coupled
-L2 (added to the clipped gradient), global-norm gradient clip. One training step is one ``tf.function``
-(``jit_compile`` per the config); batches are always padded to ``batch_size`` with zero-weight rows so the
-step is compiled once per controller, whatever the data size. Dropout uses stateless RNG seeded from
-``(seed, step)``, the shuffling a NumPy generator from ``seed``: the same call gives the same weights.
+L2 (added to the clipped gradient), global-norm gradient clip.
+
+Speed: NumPy draws every epoch's shuffling and augmentation variant up front, as index arrays; one compiled
+call then runs ``steps_per_call`` steps (default: all of them) in a ``tf.while_loop`` that gathers each batch
+from the token variants already on the TensorFlow side, so Python runs once per training instead of once per
+batch. The step itself (``jit_compile`` per the config) always sees batches padded to ``batch_size`` with
+zero-weight rows, so it is compiled once per controller, whatever the data size. Dropout uses stateless RNG
+seeded from ``(seed, step)``, the shuffling a NumPy generator from ``seed``: the same call gives the same
+weights, whatever ``steps_per_call``.
 """
 
 from __future__ import annotations
@@ -71,7 +76,13 @@ class ControllerTrainer:
         self._v = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in self.variables]
         self._t = tf.Variable(0.0, trainable=False)
         self._lr = tf.Variable(self.config.learning_rate, trainable=False)
+        self._fused = bool(self.config.fused_lstm and not self.config.jit_compile)
         self._step = tf.function(self._step_fn, jit_compile=self.config.jit_compile)
+        length, bs = controller.length, self.config.batch_size
+        self._loop = tf.function(self._loop_fn, input_signature=[
+            tf.TensorSpec((None, None, length), tf.int32), tf.TensorSpec((None,), tf.float32),
+            tf.TensorSpec((None, bs), tf.int32), tf.TensorSpec((None, bs), tf.int32),
+            tf.TensorSpec((None, bs), tf.float32), tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32)])
         self._predict = tf.function(self._predict_fn)
         self.steps_done = 0
 
@@ -92,7 +103,7 @@ class ControllerTrainer:
     def _step_fn(self, tokens: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, seed: tf.Tensor) -> Any:
         cfg = self.config
         with tf.GradientTape() as tape:
-            out = self.controller(tokens, training=True, seed=seed)
+            out = self.controller(tokens, training=True, seed=seed, fused=self._fused)
             wsum = tf.maximum(tf.reduce_sum(weights), 1.0)
             mse = tf.reduce_sum(weights * tf.square(out["prediction"] - targets)) / wsum
             ce_tok = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tokens, logits=out["logits"])
@@ -113,8 +124,22 @@ class ControllerTrainer:
             )
         return loss, mse, ce
 
+    def _loop_fn(self, variants: tf.Tensor, targets: tf.Tensor, rows: tf.Tensor, picks: tf.Tensor,
+                 weights: tf.Tensor, seed_base: tf.Tensor, step0: tf.Tensor) -> Any:
+        """``len(rows)`` training steps in one call: step ``i`` trains on the variants ``picks[i]`` of the
+        architectures ``rows[i]``; returns the losses of the last step."""
+        def body(i: tf.Tensor, loss: tf.Tensor, mse: tf.Tensor, ce: tf.Tensor) -> Any:
+            tokens = tf.gather(tf.gather(variants, rows[i]), picks[i], batch_dims=1)
+            seed = tf.stack([seed_base, step0 + i])
+            return (i + 1, *self._step(tokens, tf.gather(targets, rows[i]), weights[i], seed))
+
+        nan = tf.constant(float("nan"))
+        _, loss, mse, ce = tf.while_loop(lambda i, *_: i < tf.shape(rows)[0], body, (0, nan, nan, nan),
+                                         parallel_iterations=1)
+        return loss, mse, ce
+
     def _predict_fn(self, tokens: tf.Tensor) -> tf.Tensor:
-        return self.controller(tokens, training=False)["prediction"]
+        return self.controller(tokens, training=False, fused=self._fused)["prediction"]
 
     # ----- training -------------------------------------------------------------------------------------
     def token_variants(self, archs: Sequence[Architecture], rng: np.random.Generator) -> np.ndarray:
@@ -153,18 +178,14 @@ class ControllerTrainer:
             epochs = -(-cfg.steps // -(-n // bs))  # ceil(steps / steps per epoch)
         seed_base = int(np.random.default_rng([*seeds, 11]).integers(2**31 - 1))
         start = time.perf_counter()
+        rows, picks, weights = self._batches(rng, n, variants.shape[1], epochs)
         loss = mse = ce = float("nan")
-        for _ in range(epochs):
-            perm = rng.permutation(n)
-            pick = rng.integers(variants.shape[1], size=n) if variants.shape[1] > 1 else np.zeros(n, dtype=int)
-            for b in range(0, n, bs):
-                idx = perm[b:b + bs]
-                weights = np.zeros(bs, dtype=np.float32)
-                weights[: idx.size] = 1.0
-                full = np.concatenate([idx, np.full(bs - idx.size, idx[0])]) if idx.size < bs else idx
-                step_seed = np.array([seed_base, self.steps_done], dtype=np.int32)
-                result = self._step(variants[full, pick[full]], y[full], weights, step_seed)
-                self.steps_done += 1
+        per_call = cfg.steps_per_call or max(len(rows), 1)
+        v, t = tf.constant(variants), tf.constant(y)
+        for c in range(0, len(rows), per_call):
+            result = self._loop(v, t, rows[c:c + per_call], picks[c:c + per_call], weights[c:c + per_call],
+                                np.int32(seed_base), np.int32(self.steps_done))
+            self.steps_done += len(rows[c:c + per_call])
             loss, mse, ce = (float(r) for r in result)
             if not np.isfinite(loss):
                 raise TrainingDivergedError(
@@ -172,6 +193,25 @@ class ControllerTrainer:
                 )
         return {"loss": loss, "mse": mse, "ce": ce, "epochs": epochs, "steps": self.steps_done,
                 "seconds": time.perf_counter() - start}
+
+    def _batches(self, rng: np.random.Generator, n: int, k: int, epochs: int) -> tuple[np.ndarray, ...]:
+        """Every step's rows, augmentation variants and row weights, ``[steps, batch_size]`` each: each epoch
+        a fresh permutation cut into batches, the last one padded with zero-weight copies of its first row."""
+        bs = self.config.batch_size
+        per_epoch = -(-n // bs)
+        rows = np.empty((epochs * per_epoch, bs), dtype=np.int32)
+        picks = np.zeros_like(rows)
+        weights = np.zeros(rows.shape, dtype=np.float32)
+        for e in range(epochs):
+            perm = rng.permutation(n)
+            pick = rng.integers(k, size=n) if k > 1 else np.zeros(n, dtype=int)
+            for j, b in enumerate(range(0, n, bs)):
+                idx = perm[b:b + bs]
+                full = np.concatenate([idx, np.full(bs - idx.size, idx[0])]) if idx.size < bs else idx
+                rows[e * per_epoch + j] = full
+                picks[e * per_epoch + j] = pick[full]
+                weights[e * per_epoch + j, : idx.size] = 1.0
+        return rows, picks, weights
 
     # ----- inference ------------------------------------------------------------------------------------
     def predict(self, archs: Sequence[Architecture]) -> np.ndarray:
@@ -184,8 +224,10 @@ class ControllerTrainer:
         """Encode then greedily decode each architecture (what ``reconstruction accuracy`` measures)."""
         space = self._space_of(archs)
         if not hasattr(self, "_recon"):
+            fused = bool(self.config.fused_lstm and not self.config.generation_jit)
+
             def recon(tokens: tf.Tensor) -> tf.Tensor:
-                outputs, emb = self.controller.encode(tokens)
+                outputs, emb = self.controller.encode(tokens, fused=fused)
                 return self.controller.decoder.greedy(outputs, emb)
             self._recon = tf.function(recon, jit_compile=self.config.generation_jit)
         tokens = np.stack([space.encode(a) for a in archs])
