@@ -96,9 +96,13 @@ def _nb201(args: argparse.Namespace) -> int:
 def _add_controller(bench: Any) -> None:
     c = bench.add_parser("controller", help="controller training archs/s and generation time (nasnet-ws sizes)")
     _seed(c)
-    c.add_argument("--epochs", type=int, default=20, help="timed training epochs over the 600 archs (default 20)")
-    c.add_argument("--warm-epochs", type=int, default=100,
-                   help="further training before timing generation (default 100)")
+    c.add_argument("--epochs", type=int, default=5,
+                   help="timed training epochs over the 600 archs, per round and trainer (default 5)")
+    c.add_argument("--rounds", type=int, default=3,
+                   help="timing rounds, alternating the new and the previous trainer (default 3)")
+    c.add_argument("--warm-epochs", type=int, default=300,
+                   help="further training, so that the controller reconstructs its inputs, before timing "
+                        "generation (default 300)")
     c.add_argument("--repeats", type=int, default=5, help="generation timings, median reported (default 5)")
     c.set_defaults(func=_controller)
 
@@ -109,8 +113,8 @@ def _controller(args: argparse.Namespace) -> int:
     import_tf_quietly()
     from nao_tf.benchmarks.controller import controller_speed
 
-    return _print_json(controller_speed(args.seed, epochs=args.epochs, warm_epochs=args.warm_epochs,
-                                        repeats=args.repeats))
+    return _print_json(controller_speed(args.seed, epochs=args.epochs, rounds=args.rounds,
+                                        warm_epochs=args.warm_epochs, repeats=args.repeats))
 
 
 def _add_controller_quality(bench: Any) -> None:

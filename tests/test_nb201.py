@@ -153,7 +153,11 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
 
 @pytest.mark.slow
 def test_benchmark_controller_speed_runs(cli):
-    code, out, err = cli("benchmark", "controller", "--epochs", 1, "--warm-epochs", 1, "--repeats", 1)
+    code, out, err = cli("benchmark", "controller", "--epochs", 1, "--rounds", 1, "--warm-epochs", 1,
+                         "--repeats", 1)
     assert code == 0, err
-    result = json.loads(out)["results"]
-    assert result["training"]["archs_per_s"] > 0 and set(result["generation"]) == {"graph", "xla"}
+    report = json.loads(out)
+    result = report["results"]
+    assert result["training"]["archs_per_s"] > 0 and result["training"]["baseline_archs_per_s"] > 0
+    assert result["parameters"] == 279_533 and report["settings"]["baseline"]["steps_per_call"] == 1
+    assert set(result["generation"]) == {"graph", "xla"}

@@ -8,8 +8,9 @@ size, ``V`` vocabulary. Token 0 is the decoder's start token; architecture token
 - ``NaoPredictor``: ReLU MLP on the architecture embedding, then one sigmoid unit.
 - ``NaoDecoder``: one LSTM whose initial state (h and c) is the architecture embedding, its own embedding,
   attention over the encoder outputs with scores ``(W_in h) . e_t`` and output ``tanh(W_out [context; h])``
-  (the authors' PyTorch attention: both projections without bias). Teacher forcing for training; greedy decoding restricted, at each position, to the space's valid
-  tokens (``token_mask``), so it can only emit valid architectures. The same mask is applied to the training
+  (the authors' PyTorch attention: both projections without bias). Teacher forcing for training; greedy
+  decoding restricted, at each position, to the space's valid tokens (``token_mask``), so it can only emit
+  valid architectures. The same mask is applied to the training
   logits (the cross-entropy is over the valid tokens of each position).
 - ``NaoController``: the three together, a ``keras.Model`` that knows its space (name and token mask) and
   its ``ControllerConfig``; saved and reloaded as a ``.keras`` file.
