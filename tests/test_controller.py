@@ -247,6 +247,32 @@ def test_default_novelty_check_compares_canonical_forms():
     gen = Generator(controller)
     rows = np.stack([NASNET_WS.encode(a) for a in [*variants, fresh]]).astype(np.int32)
     decoded = np.concatenate([rows[:3], rows[4:]])  # swapped variants of 3 seeds, then one new architecture
-    gen._fn = lambda tokens, etas: np.stack([decoded] * len(etas))
+    gen._fn = lambda tokens, etas, *noise: np.stack([decoded] * len(etas))
     res = gen.generate(seeds, 4, step_sizes=[1.0], etas_per_call=1)
     assert [NASNET_WS.canonical(a) for a in res.archs] == [NASNET_WS.canonical(fresh)]
+
+
+def test_perturbed_generation_and_sample_weights(trained):
+    """Noise on the moved embeddings finds architectures the plain gradient step does not (seeded: the same
+    noise seed decodes the same); a zero sample weight removes an architecture from the loss."""
+    controller, trainer, archs, y = trained
+    gen = Generator(controller)
+    seeds = [archs[i] for i in np.argsort(-y)[:10]]
+    plain = gen.decode_moved(seeds, [1.0])
+    noisy = gen.decode_moved(seeds, [1.0], noise=2.0, noise_seed=3)
+    assert (plain != noisy).any()
+    np.testing.assert_array_equal(noisy, gen.decode_moved(seeds, [1.0], noise=2.0, noise_seed=3))
+    res = gen.generate(seeds, 5, step_sizes=[1.0], noise=2.0, noise_seed=3)
+    assert res.noise == 2.0 and 0 < len(res.archs) <= 5
+    few, t = archs[:20], rng(11).uniform(size=20)
+    half = [1.0] * 10 + [0.0] * 10
+    c1, c2, c3 = tiny(NB201), tiny(NB201), tiny(NB201)
+    ControllerTrainer(c1).fit(few, t, epochs=3, seed=1, normalized=True, sample_weights=half)
+    ControllerTrainer(c2).fit(few, np.concatenate([t[:10], 1 - t[10:]]), epochs=3, seed=1, normalized=True,
+                              sample_weights=half)  # other targets where the weight is 0: same training
+    ControllerTrainer(c3).fit(few, t, epochs=3, seed=1, normalized=True)
+    for a, b in zip(c1.get_weights(), c2.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(c1.get_weights(), c3.get_weights(), strict=True))
+    with pytest.raises(ConfigError, match="sample_weights"):
+        ControllerTrainer(c2).fit(few, y[:20], epochs=1, sample_weights=[1.0])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,8 @@ from nao_tf.spaces import Architecture, SearchSpace, get_space
 @dataclass
 class GenerationResult:
     """``archs``: the new architectures in discovery order; ``etas``: the step size that produced each one;
-    ``calls``: decode calls made; ``decoded``: (step size, seed) pairs decoded; ``seconds``: wall time."""
+    ``calls``: decode calls made; ``decoded``: (step size, seed) pairs decoded; ``seconds``: wall time;
+    ``noise``: the scale of the Gaussian perturbation of the moved step outputs (0: none)."""
 
     archs: list[Architecture] = field(default_factory=list)
     etas: list[float] = field(default_factory=list)
@@ -34,6 +36,7 @@ class GenerationResult:
     calls: int = 0
     decoded: int = 0
     seconds: float = 0.0
+    noise: float = 0.0
 
 
 class _FastDecoder:
@@ -84,38 +87,48 @@ class Generator:
         self._fn = tf.function(self._moved_decode, jit_compile=self._jit)
         self._fast = _FastDecoder(self.space)
 
-    def _moved_decode(self, tokens: tf.Tensor, etas: tf.Tensor) -> tf.Tensor:
-        """Tokens ``[K, L]``, step sizes ``[S]`` -> decoded tokens ``[S, K, L]``."""
+    def _moved_decode(self, tokens: tf.Tensor, etas: tf.Tensor, noise: tf.Tensor, noise_seed: tf.Tensor) -> tf.Tensor:
+        """Tokens ``[K, L]``, step sizes ``[S]`` -> decoded tokens ``[S, K, L]``; ``noise`` > 0 adds
+        ``noise * N(0, 1)`` (stateless, from ``noise_seed``) to every moved step output before re-normalizing."""
         outputs, _ = self.controller.encode(tokens, fused=self._fused)
         with tf.GradientTape() as tape:
             tape.watch(outputs)
             predicted = tf.reduce_sum(self.controller.predict_from_outputs(outputs))
         grads = tape.gradient(predicted, outputs)
         moved = outputs[None] + etas[:, None, None, None] * grads[None]
+        moved = tf.cond(noise > 0, lambda: moved + noise * tf.random.stateless_normal(tf.shape(moved), noise_seed),
+                        lambda: moved)
         k, t, h = outputs.shape[0], outputs.shape[1], outputs.shape[2]
         moved = _l2n(tf.reshape(moved, (-1, t, h)))
         embedding = _l2n(tf.reduce_mean(moved, axis=1))
         decoded = self.controller.decoder.greedy(moved, embedding)
         return tf.reshape(decoded, (-1, k, self.controller.length))
 
-    def decode_moved(self, seeds: Sequence[Architecture], etas: Sequence[float]) -> np.ndarray:
+    def decode_moved(self, seeds: Sequence[Architecture], etas: Sequence[float], noise: float = 0.0,
+                     noise_seed: int = 0) -> np.ndarray:
         """The raw batched call: tokens ``[len(etas), len(seeds), L]``."""
         tokens = np.stack([self.space.encode(a) for a in seeds]).astype(np.int32)
-        return np.asarray(self._fn(tokens, np.asarray(etas, dtype=np.float32)))
+        return np.asarray(self._call(tokens, etas, noise, noise_seed))
+
+    def _call(self, tokens: np.ndarray, etas: Sequence[float], noise: float, noise_seed: int) -> Any:
+        return self._fn(tokens, np.asarray(etas, dtype=np.float32), np.float32(noise),
+                        np.array([int(noise_seed) % (2**31 - 1), 7], dtype=np.int32))
 
     def generate(self, seeds: Sequence[Architecture], n_new: int,
                  is_new: Callable[[Architecture], bool] | None = None,
                  step_sizes: Sequence[float] | None = None, etas_per_call: int | None = None,
-                 pad_seeds_to: int | None = None) -> GenerationResult:
+                 pad_seeds_to: int | None = None, noise: float = 0.0, noise_seed: int = 0) -> GenerationResult:
         """Up to ``n_new`` architectures that ``is_new`` accepts (default: not among ``seeds``), none twice.
 
         ``seeds`` should be the top-k architectures, best first. ``step_sizes`` (default from the controller's
         config: ``eta_start .. eta_max`` by ``eta_step``) are tried smallest first, ``etas_per_call`` per decode
         call. ``pad_seeds_to`` pads the seed batch (by repeating seeds) to a fixed size so that searches whose
-        pool grows reuse one compiled call. Symmetric variants count as the same architecture.
+        pool grows reuse one compiled call. Symmetric variants count as the same architecture, on both sides of
+        the default novelty check. ``noise`` > 0 decodes perturbed embeddings (seeded by ``noise_seed``): the
+        NAO way to find more new architectures when the gradient step alone returns to known ones.
         """
         start = time.perf_counter()
-        result = GenerationResult()
+        result = GenerationResult(noise=float(noise))
         if n_new <= 0 or not seeds:
             return result
         space = self.space
@@ -139,7 +152,7 @@ class Generator:
         for c in range(0, len(etas), per_call):
             chunk = etas[c:c + per_call]
             padded = chunk + [chunk[-1]] * (per_call - len(chunk))
-            decoded = np.asarray(self._fn(tokens, np.asarray(padded, dtype=np.float32)))
+            decoded = np.asarray(self._call(tokens, padded, noise, noise_seed + c))
             result.calls += 1
             result.decoded += len(chunk) * n_seeds
             for s, eta in enumerate(chunk):

@@ -104,7 +104,9 @@ class ControllerTrainer:
         cfg = self.config
         with tf.GradientTape() as tape:
             out = self.controller(tokens, training=True, seed=seed, fused=self._fused)
-            wsum = tf.maximum(tf.reduce_sum(weights), 1.0)
+            # rows that count (padding and zero-weight rows do not): a batch of pseudo-labelled rows at weight
+            # 0.1 weighs a tenth of a batch of measured ones, rather than being renormalized to full weight
+            wsum = tf.maximum(tf.reduce_sum(tf.cast(weights > 0, weights.dtype)), 1.0)
             mse = tf.reduce_sum(weights * tf.square(out["prediction"] - targets)) / wsum
             ce_tok = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tokens, logits=out["logits"])
             ce = tf.reduce_sum(weights * tf.reduce_mean(ce_tok, axis=1)) / wsum
@@ -155,8 +157,12 @@ class ControllerTrainer:
 
     def fit(self, archs: Sequence[Architecture], targets: Sequence[float], epochs: int | None = None,
             seed: int | list[int] = 0, normalized: bool = False, reset: bool = True,
-            initial_weights: list[np.ndarray] | None = None) -> dict[str, Any]:
+            initial_weights: list[np.ndarray] | None = None,
+            sample_weights: Sequence[float] | None = None) -> dict[str, Any]:
         """Train on ``archs`` with ``targets`` (higher = better; normalized here unless ``normalized``).
+
+        ``sample_weights`` weighs each architecture's loss (e.g. pseudo-labelled ones lower than measured
+        ones): a batch's loss is the weighted sum over its rows divided by the number of rows with weight > 0.
 
         With ``reset`` (default) the weights are re-initialized from ``seed`` (or set to ``initial_weights``)
         and the optimizer state cleared first, so the result depends only on the arguments.
@@ -179,6 +185,11 @@ class ControllerTrainer:
         seed_base = int(np.random.default_rng([*seeds, 11]).integers(2**31 - 1))
         start = time.perf_counter()
         rows, picks, weights = self._batches(rng, n, variants.shape[1], epochs)
+        if sample_weights is not None:
+            sw = np.asarray(sample_weights, dtype=np.float32)
+            if sw.shape != (n,) or not np.all(np.isfinite(sw)) or np.any(sw < 0):
+                raise ConfigError("controller sample_weights must be one finite weight >= 0 per architecture")
+            weights = weights * sw[rows]
         loss = mse = ce = float("nan")
         per_call = cfg.steps_per_call or max(len(rows), 1)
         v, t = tf.constant(variants), tf.constant(y)
