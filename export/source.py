@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from nao_tf._tf import import_tf_quietly
 from nao_tf.export.metadata import METADATA_VERSION, ExportError, class_names_for
 
 
@@ -121,13 +120,10 @@ def _read_config(path: Path | None) -> dict[str, Any]:
 
 
 def _load_keras(model_file: Path) -> Any:
-    import_tf_quietly()
-    import keras
-
-    import nao_tf  # noqa: F401  (registers nao-tf's Keras objects)
+    from nao_tf.keras_objects import load_model
 
     try:
-        return keras.saving.load_model(str(model_file), compile=False, safe_mode=True)
+        return load_model(model_file, compile=False, safe_mode=True)
     except Exception as exc:  # a user's file that is not a loadable Keras model: any loader error
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ExportError(f"{model_file}: not a nao-tf model (Keras cannot load it: {first})") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import nao_tf  # noqa: F401  (registers Keras objects)
+import nao_tf  # noqa: F401
 from nao_tf.architectures import resolve
 from nao_tf.errors import ArchitectureError, ConfigError
 from nao_tf.seeding import rng
@@ -127,18 +127,19 @@ def test_keras_round_trip_identical_outputs(tmp_path):
     model.save(path)
     inference_model(model).save(tmp_path / "inf.keras")
     code = (
-        "import sys, numpy as np, keras, nao_tf\n"
+        "import sys, numpy as np, nao_tf\n"
         "x = np.load(sys.argv[3])\n"
-        "m = keras.saving.load_model(sys.argv[1])\n"
-        "i = keras.saving.load_model(sys.argv[2])\n"
+        "m = nao_tf.load_model(sys.argv[1])\n"
+        "i = nao_tf.load_model(sys.argv[2])\n"
         "np.save(sys.argv[4], np.stack([m(x, training=False)[0].numpy(), i(x, training=False).numpy()]))\n"
     )
     np.save(tmp_path / "x.npy", x)
     import subprocess
     import sys
 
+    # a fresh interpreter with nothing but nao_tf imported (outside the repository: the installed package)
     subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "inf.keras"), str(tmp_path / "x.npy"),
-                    str(tmp_path / "out.npy")], check=True, capture_output=True)
+                    str(tmp_path / "out.npy")], check=True, capture_output=True, cwd=tmp_path)
     out = np.load(tmp_path / "out.npy")
     expected = model(x, training=False)[0].numpy()
     np.testing.assert_array_equal(out[0], expected)

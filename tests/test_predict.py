@@ -144,3 +144,14 @@ def test_predict_bad_input_one_line_exit_2(exported, cli, tmp_path):
         code, stdout, err = cli(*args)
         assert code == 2, (args, err)
         assert expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_predict_onnx_loads_no_tensorflow(exported, tmp_path):
+    """``nao-tf predict --backend onnx`` runs on ONNX Runtime alone: TensorFlow and Keras stay unloaded."""
+    from test_fast_import import run_commands
+
+    out, _ = exported
+    img = _png(tmp_path / "a.png", _image(5))
+    codes, loaded = run_commands(tmp_path, ["predict", out / "tiny", img, "--backend", "onnx", "--json"],
+                                 ["predict", out / "tiny", img])
+    assert codes == [0, 0] and loaded == []

@@ -534,8 +534,10 @@ def load_model_file(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any
             _, meta = read_run_config(path.parent)
         except RunFolderError:
             meta = {}
+    from nao_tf.keras_objects import load_model
+
     try:
-        model = keras.saving.load_model(path, compile=False)
+        model = load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001  a corrupt/foreign file is a user error here
         msg = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise RunFolderError(f"cannot load {path}: {msg}") from None

@@ -363,11 +363,9 @@ class LmTrainer:
         from nao_tf.data.text import unigram_perplexity
 
         if self.output is not None and (self.output / "model.keras").exists():
-            import keras
+            from nao_tf.keras_objects import load_model
 
-            from nao_tf.children.lm import RnnLanguageModel  # noqa: F401  (registration)
-
-            best = keras.saving.load_model(self.output / "model.keras")
+            best = load_model(self.output / "model.keras")
             for v, b in zip(self.vars, best.trainable_variables, strict=True):
                 v.assign(b)
             self.averaging.assign(False)
@@ -453,12 +451,10 @@ def load_lm(path: str | Path):
     if not vocab_path.is_file():
         raise RunFolderError(f"{vocab_path} is missing; the language model needs the vocabulary it was "
                              "trained with")
-    import keras
-
-    import nao_tf  # noqa: F401  (registers the LM classes)
     from nao_tf.children.lm import RnnLanguageModel
+    from nao_tf.keras_objects import load_model
 
-    model = keras.saving.load_model(model_path)
+    model = load_model(model_path)
     if not isinstance(model, RnnLanguageModel):
         raise RunFolderError(f"{model_path} is not a nao-tf language model")
     return model, Vocabulary.from_text(vocab_path.read_text(encoding="utf-8"))

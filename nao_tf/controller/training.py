@@ -284,13 +284,14 @@ def save_controller(controller: NaoController, path: str | os.PathLike) -> Path:
 def load_controller(path: str | os.PathLike, space: SearchSpace | str | None = None,
                     config: ControllerConfig | None = None) -> NaoController:
     """Load a ``.keras`` controller; refuse one of another space, or with other sizes than ``config``."""
-    import keras
 
     path = Path(path)
     if not path.is_file():
         raise RunFolderError(f"controller checkpoint {str(path)!r} does not exist")
+    from nao_tf.keras_objects import load_model
+
     try:
-        model = keras.saving.load_model(path, compile=False)
+        model = load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001  (a corrupt or foreign file is a user error)
         raise RunFolderError(f"cannot load controller checkpoint {str(path)!r}: {type(exc).__name__}") from None
     if not isinstance(model, NaoController):
