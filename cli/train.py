@@ -33,14 +33,14 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
-    net = parser.add_argument_group("CNN network (spec section 6)")
+    net = parser.add_argument_group("CNN network (the authors' macro: stem, 3 stages of N cells, channels F/2F/4F)")
     net.add_argument("--layers", type=positive_int, help="cells per stage N (default 6)")
     net.add_argument("--channels", type=positive_int, help="filters F of the first stage (default 36)")
     net.add_argument("--no-aux-head", dest="aux_head", action="store_false", default=None,
                      help="no auxiliary head")
     net.add_argument("--drop-path-keep", type=float, help="drop-path keep probability (default 0.8)")
     net.add_argument("--dropout-keep", type=float, help="dropout keep probability before the classifier (0.6)")
-    rec = parser.add_argument_group("CNN recipe (spec section 7; defaults = CIFAR-10 NAONet-A-36)")
+    rec = parser.add_argument_group("CNN recipe (defaults: the paper's CIFAR-10 NAONet-A-36 recipe)")
     rec.add_argument("--epochs", type=positive_int, help="epochs (default 600)")
     rec.add_argument("--batch-size", type=positive_int, help="global batch size (default 128)")
     rec.add_argument("--lr", type=float, help="initial learning rate, cosine to --lr-min (default 0.025)")

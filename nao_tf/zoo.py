@@ -1,4 +1,4 @@
-"""Published NAO cells (spec section 8), addressable by name wherever an architecture is accepted."""
+"""Published NAO cells (docs/method.md section 8), addressable by name wherever an architecture is accepted."""
 
 from __future__ import annotations
 

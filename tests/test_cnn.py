@@ -104,7 +104,7 @@ def test_random_architectures_forward_backward_and_param_counts(space):
 
 
 def test_published_parameter_counts_at_n6_f36():
-    # spec section 6 macro; see README "Training a found network"
+    # the authors' macro (docs/method.md section 6)
     assert count_params("NAONet-A", 6, 36) == 11_470_150
     assert count_params("NAONet-B", 6, 36) == 2_921_302
     model = build_cnn("NAONet-B", layers=2, channels=6, input_shape=(16, 16, 3))

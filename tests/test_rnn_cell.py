@@ -1,4 +1,4 @@
-"""The NAO RNN cell against a direct NumPy computation of spec section 2.2; the LM; the weight-sharing cell."""
+"""The NAO RNN cell against a NumPy computation of docs/method.md section 2.2; the LM; the weight-sharing cell."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A functional Keras CNN built from a NASNet cell architecture (spec section 6, the authors' PyTorch macro).
+"""A functional Keras CNN built from a NASNet cell architecture (docs/method.md section 6, the authors' PyTorch macro).
 
 ``build_cnn(arch, layers=N, channels=F, ...)``: images (float32, 0..255, NHWC) -> ``Normalize`` -> stem
 conv 3x3 (3F) - BN -> 3N+2 cells (reductions at N and 2N+1, channels F, 2F, 4F) -> global average pool ->
@@ -74,7 +74,7 @@ def build_cnn(arch: Architecture | str, *, layers: int = 6, channels: int = 36, 
               drop_path_keep: float = 1.0, dropout_keep: float = 1.0, mean: Sequence[float] | None = None,
               std: Sequence[float] | None = None, total_steps: int | None = None,
               name: str | None = None) -> keras.Model:
-    """The network of ``arch`` (spec section 6) as a functional Keras model on 0..255 float images.
+    """The network of ``arch`` (docs/method.md section 6) as a functional Keras model on 0..255 float images.
 
     ``mean`` / ``std``: per-channel statistics in pixel units (0..255); default 0 / 255 per channel.
     ``total_steps``: training steps for the drop-path schedule (keep probability reaches ``drop_path_keep``

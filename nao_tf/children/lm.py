@@ -34,7 +34,7 @@ from keras import ops  # noqa: E402
 from nao_tf.children.rnn_cell import INIT_RANGE, NaoRnnCell, SharedNaoRnnCell  # noqa: E402
 
 EMBED_INIT_RANGE = 0.1
-# The PTB recipe of the paper (spec section 7): dropouts of the DARTS/NAO code.
+# The PTB recipe of the paper (docs/method.md section 7): dropouts of the DARTS/NAO code.
 DEFAULT_DROPOUTS = {"embed_dropout": 0.1, "input_dropout": 0.2, "x_dropout": 0.75, "hidden_dropout": 0.25,
                     "output_dropout": 0.75}
 

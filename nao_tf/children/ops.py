@@ -1,4 +1,4 @@
-"""The ops of the NASNet cell spaces as registered, serializable Keras layers (spec sections 2.1 and 6).
+"""The ops of the NASNet cell spaces as registered, serializable Keras layers (docs/method.md sections 2.1 and 6).
 
 Every op maps ``C`` channels to ``C`` channels (``filters``), NHWC, following the authors' PyTorch code so
 that parameter counts agree:

@@ -1,6 +1,6 @@
 """The macro-architecture plan of a CNN built from a cell, and its parameter count, without TensorFlow.
 
-``plan(arch, layers, channels)`` lists the 3N+2 cells of spec section 6 (reduction cells at N and 2N+1,
+``plan(arch, layers, channels)`` lists the 3N+2 cells of docs/method.md section 6 (reduction cells at N and 2N+1,
 channels F, 2F, 4F) with what each cell does to its inputs; ``nao_tf.children.cnn`` builds exactly this plan
 in Keras, and ``count_params`` adds up the trainable weights of the same plan (auxiliary head excluded, as
 the authors' ``count_parameters_in_MB`` does), so ``nao-tf arch show --params`` needs no TensorFlow. A test
@@ -52,7 +52,7 @@ def check_macro(layers: int, channels: int) -> None:
 
 
 def plan(arch: Architecture | str, layers: int, channels: int) -> list[CellPlan]:
-    """The 3N+2 cells of the network (spec section 6)."""
+    """The 3N+2 cells of the network (docs/method.md section 6)."""
     arch = resolve(arch)
     space = nasnet_space(arch)
     check_macro(layers, channels)
@@ -124,7 +124,7 @@ def cell_params(cell: CellPlan) -> int:
 
 def count_params(arch: Architecture | str, layers: int, channels: int, num_classes: int = 10,
                  input_channels: int = 3) -> int:
-    """Trainable parameters of the network WITHOUT the auxiliary head (spec section 6)."""
+    """Trainable parameters of the network WITHOUT the auxiliary head (docs/method.md section 6)."""
     cells = plan(arch, layers, channels)
     stem = STEM_MULTIPLIER * int(channels)
     total = _conv_bn(int(input_channels), stem, 3)

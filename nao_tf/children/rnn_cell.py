@@ -1,4 +1,4 @@
-"""The NAO RNN cell (spec section 2.2) as Keras RNN cells.
+"""The NAO RNN cell (docs/method.md section 2.2) as Keras RNN cells.
 
 For input ``x_t`` and previous hidden state ``h``::
 

@@ -1,4 +1,4 @@
-"""The NAO-WS supernet for the 5-op space (``nasnet-ws``; spec sections 2.1, 5 and 6).
+"""The NAO-WS supernet for the 5-op space (``nasnet-ws``; docs/method.md sections 2.1, 5 and 6).
 
 One Keras model holds the weights of every op on every possible input of every node (as in the authors'
 ``model_search.py``: a separable conv has one set of weights per possible input, a reduction cell's identity
@@ -81,7 +81,7 @@ class ReLUConvBN(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="nao_tf", name="SupernetFactorizedReduceBN")
 class FactorizedReduceBN(keras.layers.Layer):
-    """The factorized reduce of spec section 6 (halves the spatial size, sets the channel count)."""
+    """The factorized reduce of docs/method.md section 6 (halves the spatial size, sets the channel count)."""
 
     def __init__(self, channels: int, **kwargs: Any):
         super().__init__(**kwargs)

@@ -1,4 +1,4 @@
-"""Training and evaluation of CNN children (spec section 7): the loop behind ``nao-tf train`` / ``evaluate``.
+"""Training and evaluation of CNN children (docs/method.md section 7): the loop behind ``nao-tf train`` / ``evaluate``.
 
 * ``TrainConfig``: every knob, defaults = the paper's CIFAR-10 final-training recipe (SGD momentum 0.9, cosine lr
   0.025 -> 0, L2 weight decay 3e-4 coupled as in PyTorch, aux weight 0.4, drop-path keep 0.8, dropout keep 0.6,
@@ -474,7 +474,7 @@ def train_child(arch: Architecture | str, data: Any, *, epochs: int = 25, layers
                 dropout_keep: float = 1.0, aux_head: bool = True, cutout: int | None = 0,
                 valid_size: int | None = None, seed: int = 0, steps_per_epoch: int | None = None,
                 xla: bool = False, verbose: int = 0) -> dict[str, Any]:
-    """Train one child (spec section 5 search recipe) on ``data`` (an ``ImageData``) and score it.
+    """Train one child (docs/method.md section 5 search recipe) on ``data`` (an ``ImageData``) and score it.
 
     Validates on ``valid_size`` held-out training images (default: 10% of the training set, at most 5000)
     after every epoch. Returns ``{"valid_accuracy": best, "final_valid_accuracy", "params", "seconds",

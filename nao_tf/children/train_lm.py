@@ -1,4 +1,4 @@
-"""Training and evaluating NAO RNN language models (the paper's PTB recipe, spec section 7).
+"""Training and evaluating NAO RNN language models (the paper's PTB recipe, docs/method.md section 7).
 
 Recipe (defaults of ``LmConfig``): plain SGD, lr 20, gradient-norm clip 0.25, weight decay 8e-7 (added to the
 clipped gradient, as PyTorch's SGD does), the learning rate scaled by ``seq_len / bptt`` for variable-length

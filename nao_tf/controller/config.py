@@ -1,4 +1,4 @@
-"""Controller settings: model sizes, training and generation, with presets from NAO_SPEC.md section 3.
+"""Controller settings: model sizes, training and generation, with presets from docs/method.md section 3.
 
 NumPy/stdlib only (no TensorFlow), so that the CLI can validate a configuration before importing TensorFlow.
 """
@@ -24,7 +24,7 @@ class ControllerConfig:
     Training: loss ``trade_off * MSE + (1 - trade_off) * CE``, Adam(``learning_rate``), global-norm clip
     ``grad_clip``, L2 ``l2_reg``, ``epochs`` over the data with batch ``batch_size`` (or, if ``steps`` > 0, as
     many epochs as make at least ``steps`` steps: a fixed cost per search round); targets normalized by
-    ``target_transform`` ("minmax": the spec's min-max to [0, 1]; "rank": quantiles, robust to long tails).
+    ``target_transform`` ("minmax": the authors' min-max to [0, 1]; "rank": quantiles, robust to long tails).
     ``augment`` applies the space's symmetry augmentation (a fresh random variant of each arch every epoch).
 
     Generation: step sizes ``eta_start, eta_start + eta_step, ... <= eta_max``; ``etas_per_call`` of them (times
@@ -97,7 +97,7 @@ class ControllerConfig:
             "ws": {"embedding_size": 48, "tokens_per_step": 2, "generate_jit": True},
             # NB201 (tuned on the cifar10-val column, 1000 train / 500 held-out, seed 0): a smaller predictor,
             # quantile targets and a larger learning rate generalized best. Pairwise accuracy / reconstruction:
-            # lr 1e-3 + L2 1e-4 (the spec), 200 epochs: 0.74 / 0.96; lr 1e-2, no L2: 0.77 / 1.0; lr 1e-2 + L2
+            # lr 1e-3 + L2 1e-4 (the authors'), 200 epochs: 0.74 / 0.96; lr 1e-2, no L2: 0.77 / 1.0; lr 1e-2 + L2
             # 1e-4: 0.83 / 0.88; lr 1e-2, no L2, predictor dropout 0.2: 0.82 / 1.0 (chosen: both targets).
             "nb201": {
                 "embedding_size": 32, "hidden_size": 64, "mlp_layers": 2, "mlp_hidden": 100, "mlp_dropout": 0.2,

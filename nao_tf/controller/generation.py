@@ -1,4 +1,4 @@
-"""New architectures by a gradient step in the controller's embedding space (NAO_SPEC.md section 4).
+"""New architectures by a gradient step in the controller's embedding space (docs/method.md section 4).
 
 For each seed architecture the encoder's step outputs ``h_t`` move to ``h_t + eta * d f / d h_t`` (``f`` the
 predictor, so towards better predicted quality), are re-normalized and mean-pooled into a new embedding, and

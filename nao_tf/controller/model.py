@@ -1,4 +1,4 @@
-"""The NAO controller as Keras 3 layers: encoder, predictor, decoder (NAO_SPEC.md section 3).
+"""The NAO controller as Keras 3 layers: encoder, predictor, decoder (docs/method.md section 3).
 
 Shapes: ``B`` batch, ``L`` architecture length (tokens), ``T = L / tokens_per_step`` encoder steps, ``H`` hidden
 size, ``V`` vocabulary. Token 0 is the decoder's start token; architecture tokens are >= 1.

@@ -47,7 +47,7 @@ def build_controller(space: SearchSpace | str, config: ControllerConfig | None =
 
 
 def normalize_targets(values: Sequence[float], transform: str = "minmax") -> np.ndarray:
-    """Targets in [0, 1], higher = better: min-max (the spec) or average-rank quantiles."""
+    """Targets in [0, 1], higher = better: min-max (as the authors) or average-rank quantiles."""
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
         return v

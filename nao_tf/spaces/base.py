@@ -33,7 +33,7 @@ class Architecture:
 
     @property
     def integers(self) -> str:
-        """The integer form, one string (what the spec and the authors' scripts write)."""
+        """The integer form, one string (what the paper and the authors' scripts write)."""
         return str(self)
 
 

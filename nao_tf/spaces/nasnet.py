@@ -1,4 +1,4 @@
-"""NASNet-style CNN cells (spec section 2.1): the 5-op weight-sharing set and the 11-op full set.
+"""NASNet-style CNN cells (docs/method.md section 2.1): the 5-op weight-sharing set and the 11-op full set.
 
 Integer form: normal cell then reduction cell, 20 integers each; node k is ``[in1, op1, in2, op2]`` with
 ``in`` in 0..k+1 (0 = h0, 1 = h1, j+2 = node j). Readable form, one cell after the other::
@@ -154,7 +154,8 @@ class NasnetSpace(SearchSpace):
 
     # ----- symmetry -------------------------------------------------------------------------------------
     def augment(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
-        """Swap the two branches of one random node in each cell (spec 2.1: same network, same target)."""
+        """Swap the two branches of one random node in each cell: the same network, so the same target
+        (docs/method.md section 2.1)."""
         vals = list(arch.values)
         for cell in range(2):
             base = cell * CELL_LEN + 4 * int(rng.integers(NODES))

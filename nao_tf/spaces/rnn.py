@@ -1,4 +1,4 @@
-"""The NAO RNN cell space (spec section 2.2).
+"""The NAO RNN cell space (docs/method.md section 2.2).
 
 Integer form: 22 integers, one ``(pred, act)`` pair for each node i = 1..11, ``pred`` in 0..i-1 (state s_pred),
 ``act`` an activation id. We use the full-NAO ids (0 tanh, 1 relu, 2 identity, 3 sigmoid); the NAO-WS code's
