@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,10 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     dev.add_argument("--xla", action="store_true", default=None, help="compile train/eval steps with XLA")
     dev.add_argument("--cpu-replicas", type=positive_int, default=1,
                      help="split the CPU into K logical devices and mirror over them (testing tf.distribute)")
+    dev.add_argument("--multi-worker", action="store_true",
+                     help="train across machines (MultiWorkerMirroredStrategy): run the same command on every "
+                          "machine with TF_CONFIG naming the cluster; also on whenever TF_CONFIG is set "
+                          "(docs/deployment.md)")
 
 
 def register(sub: Any) -> None:
@@ -93,12 +98,19 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.arch is None and args.resume is None:
         raise ConfigError("give an architecture to train (e.g. 'nao-tf train NAONet-B') or --resume RUN")
+    multi_worker = getattr(args, "multi_worker", False) or bool(os.environ.get("TF_CONFIG", "").strip())
+    if multi_worker and args.resume:
+        raise ConfigError("with --multi-worker or TF_CONFIG, rerun the original command (ARCH ... --out RUN) on "
+                          "every worker: the chief continues RUN from its last finished epoch")
     space = None
     if args.arch is not None:
         space = resolve(args.arch).space
     elif args.resume is not None:
         space = _run_space(Path(args.resume))
     if space in SPACE_TRAINERS:
+        if multi_worker:
+            raise ConfigError(f"architectures of space {space!r} train on one machine only (--multi-worker and "
+                              "TF_CONFIG are for CNNs; see docs/deployment.md); drop the flag / unset TF_CONFIG")
         return SPACE_TRAINERS[space](args)
     if space not in ("nasnet-ws", "nasnet-full"):
         raise ConfigError(f"nao-tf train has no trainer for architectures of space {space!r} yet")
@@ -119,9 +131,15 @@ def _run_space(run: Path) -> str:
 
 
 def _train_cnn(args: argparse.Namespace) -> int:
+    from nao_tf.children import distribute
+
+    cluster = distribute.cluster_role(args.multi_worker)
+    if cluster is not None:
+        _check_multi_worker_args(args)
     from nao_tf.children import train_cnn
 
-    train_cnn.configure_cpu_replicas(args.cpu_replicas)
+    if cluster is None:
+        train_cnn.configure_cpu_replicas(args.cpu_replicas)
     given = {k: getattr(args, k) for k in CNN_KEYS if getattr(args, k, None) is not None}
     if args.resume:
         run = Path(args.resume)
@@ -132,15 +150,27 @@ def _train_cnn(args: argparse.Namespace) -> int:
     else:
         config = train_cnn.TrainConfig(arch=args.arch, **given)
         run = Path(args.out) if args.out else Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
-    summary = train_cnn.train_run(config, run, resume=bool(args.resume), verbose=0 if args.quiet else 1)
+    summary = train_cnn.train_run(config, run, resume=bool(args.resume), verbose=0 if args.quiet else 1,
+                                  cluster=cluster)
     if args.json:
         print(json.dumps(summary, indent=2))
+    elif cluster is not None and not cluster.is_chief:
+        print(f"{cluster.name}: trained {summary['epochs']} epochs with the chief, weights "
+              f"{summary['weights_digest'][:16]}; the chief writes the run folder {summary['run']}")
     else:
         acc = summary.get("final_val_accuracy")
         acc_text = "n/a" if acc is None else f"{acc:.4f}"
         print(f"trained {summary['epochs']} epochs into {summary['run']}: validation accuracy {acc_text}, "
               f"{summary['params']} parameters; model: {summary['model']}")
     return 0
+
+
+def _check_multi_worker_args(args: argparse.Namespace) -> None:
+    """Every worker runs the same command, and a restart must find the same run folder: ARCH and --out."""
+    if args.arch is None or not args.out:
+        raise ConfigError("--multi-worker needs the architecture and --out RUN (the same on every worker)")
+    if args.cpu_replicas > 1:
+        raise ConfigError("--cpu-replicas does not combine with --multi-worker; each worker uses its own devices")
 
 
 def _register_language_models() -> None:

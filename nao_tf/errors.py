@@ -35,3 +35,13 @@ class RunFolderError(NaoError):
 
 class TrainingDivergedError(NaoError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class WorkerLostError(NaoError):
+    """Another worker of a multi-worker run disappeared; restarting the workers continues the run.
+
+    Exit code 75 (``EX_TEMPFAIL``): a supervisor that restarts failed processes (``docker run --restart
+    on-failure``, Kubernetes, systemd) is exactly what the job needs.
+    """
+
+    exit_code = 75

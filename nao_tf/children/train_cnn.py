@@ -34,9 +34,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nao_tf.architectures import resolve  # noqa: E402
+from nao_tf.children import distribute  # noqa: E402
 from nao_tf.children.cnn import DropPathStep, build_cnn, inference_model, keras_param_count  # noqa: E402
+from nao_tf.children.distribute import ClusterRole  # noqa: E402
 from nao_tf.children.params import AUX_WEIGHT, count_params, nasnet_space  # noqa: E402
-from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError  # noqa: E402
+from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError, WorkerLostError  # noqa: E402
 from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json  # noqa: E402
 from nao_tf.spaces import Architecture  # noqa: E402
 
@@ -253,6 +255,30 @@ class _NanGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _SyncMovingStats(keras.callbacks.Callback):
+    """Multi-worker: average the batch-norm moving statistics over the workers before validating and before
+    each checkpoint (``distribute.average_across_workers`` says why), so every worker holds the same model."""
+
+    def __init__(self, strategy: tf.distribute.Strategy) -> None:
+        super().__init__()
+        self.strategy = strategy
+        self.stale = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.stale = True
+
+    def _sync(self) -> None:
+        if self.stale:
+            distribute.average_across_workers(self.strategy, self.model.non_trainable_weights)
+            self.stale = False
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._sync()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._sync()
+
+
 class _RunFolderWriter(keras.callbacks.Callback):
     """After each good epoch: checkpoint, state.json, metrics.csv, curve.png (all atomic)."""
 
@@ -374,11 +400,33 @@ def _load_checkpoint_weights(model: keras.Model, path: Path) -> None:
 
 
 def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, verbose: int = 1,
-              data: Any = None) -> dict[str, Any]:
-    """Train ``config`` into ``run_dir`` (new, or ``resume=True`` to continue it); returns the summary dict."""
+              data: Any = None, cluster: ClusterRole | None = None) -> dict[str, Any]:
+    """Train ``config`` into ``run_dir`` (new, or ``resume=True`` to continue it); returns the summary dict.
+
+    ``cluster`` (from ``distribute.cluster_role``): train as that worker of a ``TF_CONFIG`` cluster under
+    ``MultiWorkerMirroredStrategy``. The chief's ``run_dir`` is the job's backup: when it already holds this
+    run, every worker continues from its last finished epoch (a restart after a lost worker). Other workers
+    write into a temporary folder, deleted at the end.
+    """
+    if cluster is None:
+        return _train_run(config, Path(run_dir), resume=resume, verbose=verbose, data=data)
+    config.check()
+    strategy = distribute.make_strategy()  # before any other TensorFlow work of this process
+    run = Path(run_dir)
+    with distribute.WorkerFolder(run, cluster) as folder:
+        resume = cluster.is_chief and (resume or (run / "config.json").is_file())
+        summary = _train_run(config, folder, resume=resume, verbose=verbose, data=data, strategy=strategy,
+                             cluster=cluster)
+    summary.update(run=str(run), worker=cluster.name, chief=cluster.is_chief, workers=cluster.tasks)
+    if not cluster.is_chief:
+        summary["model"] = None  # written by the chief only
+    return summary
+
+
+def _train_run(config: TrainConfig, run: Path, *, resume: bool, verbose: int, data: Any,
+               strategy: tf.distribute.Strategy | None = None, cluster: ClusterRole | None = None) -> dict[str, Any]:
     from nao_tf.data.images import load_images
 
-    run = Path(run_dir)
     config.check()
     arch = resolve(config.arch)
     nasnet_space(arch)
@@ -407,10 +455,12 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
     if data is None:
         data = load_images(config.dataset, config.data_dir)
     info = _data_info(data)
-    strategy = make_strategy()
+    strategy = strategy or make_strategy()
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise ConfigError(f"batch size {config.batch_size} must be a multiple of the {replicas} replicas")
+    if cluster is not None:  # the chief's run folder decides where every worker starts
+        start_epoch = int(distribute.broadcast_from_chief(strategy, [start_epoch])[0])
     train_ds, valid_ds, per_epoch = _pipelines(data, config, config.steps_per_epoch)
     total_steps = per_epoch * config.epochs
     keras.utils.set_random_seed(config.seed + start_epoch)
@@ -424,6 +474,11 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
     if resume and state:
         with strategy.scope():
             _load_checkpoint_weights(model, run / state["checkpoint"])
+    elif start_epoch:  # a worker restarting with the chief: same variables, values from the chief below
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)
+    if cluster is not None and start_epoch:
+        distribute.sync_variables_from_chief(strategy, model.weights + model.optimizer.variables)
     # written on resume too: it records the settings of the latest attempt (architecture and size are checked)
     atomic_write_json(run / "config.json", {
         "kind": RUN_KIND, "config": config.to_json(), "architecture": resolve(arch).integers,
@@ -440,11 +495,22 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
     callbacks = [
         DropPathStep(model),
         guard,
+        *([_SyncMovingStats(strategy)] if cluster is not None else []),
         _RunFolderWriter(run, history, guard, started),
         keras.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), update_freq="epoch", profile_batch=0),
     ]
-    model.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=per_epoch,
-              validation_data=valid_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    try:
+        with distribute.keras_fit_scope(model, strategy):
+            model.fit(train_ds, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=per_epoch,
+                      validation_data=valid_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    except Exception as exc:
+        if cluster is None or not distribute.is_peer_failure(exc):
+            raise
+        last = read_state(run) if cluster.is_chief else None
+        kept = f"the run folder keeps epoch {last['epoch']}" if last else "the chief's run folder keeps its last epoch"
+        raise WorkerLostError(
+            f"{cluster.name}: another worker was lost ({type(exc).__name__}); {kept}: restart every worker with "
+            "the same command to continue from there") from None
     seconds = time.perf_counter() - started
     if guard.diverged:
         last = read_state(run)
@@ -454,6 +520,8 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
             f"--resume {run}" if last else f"loss became NaN/inf at {guard.diverged}; {kept}; lower --lr"
         )
     summary.update(_finish(run, model, history, config.epochs, seconds))
+    if cluster is not None:
+        summary["weights_digest"] = distribute.weights_digest(model.weights)
     return summary
 
 
