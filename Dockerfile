@@ -25,7 +25,7 @@ RUN python3 -m venv --system-site-packages --without-pip /opt/nao-tf \
     && /opt/nao-tf/bin/python -m pip install --no-compile .
 
 FROM ${BASE_IMAGE}
-# Before the large COPY: with copy-on-write-less storage drivers (vfs) every layer copies the whole tree.
+# Run as an unprivileged user; mount data at /data, runs at /runs and exports at /exports (docs/deployment.md).
 RUN useradd --create-home --shell /bin/bash nao \
     && mkdir -p /data /runs /exports \
     && chown nao:nao /data /runs /exports
@@ -37,10 +37,9 @@ ENV PATH=/opt/nao-tf/bin:$PATH \
     TF_CPP_MIN_LOG_LEVEL=2 \
     KERAS_HOME=/tmp/.keras \
     MPLCONFIGDIR=/tmp/matplotlib
-COPY --from=build /opt/nao-tf /opt/nao-tf
-
-# Run as an unprivileged user; mount data at /data, runs at /runs and exports at /exports (docs/deployment.md).
 USER nao
 WORKDIR /runs
 ENTRYPOINT ["nao-tf"]
 CMD ["--help"]
+# Last: storage drivers without copy-on-write (vfs) copy the whole tree for every later step.
+COPY --from=build /opt/nao-tf /opt/nao-tf
