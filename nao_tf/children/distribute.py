@@ -159,7 +159,14 @@ def broadcast_from_chief(strategy: Any, values: Sequence[Any]) -> list[Any]:
         ctx = tf.distribute.get_replica_context()
         first = _is_chief_replica(strategy)
         own = [tf.where(first, x, tf.zeros_like(x)) for x in xs]
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, own)
+        out: list[Any] = [None] * len(own)
+        # One all-reduce per dtype (a batched all-reduce packs its tensors into one), in a fixed order.
+        for dtype in sorted({x.dtype for x in own}, key=lambda d: d.name):
+            picked = [i for i, x in enumerate(own) if x.dtype == dtype]
+            for i, value in zip(picked, ctx.all_reduce(tf.distribute.ReduceOp.SUM, [own[i] for i in picked]),
+                                strict=True):
+                out[i] = value
+        return out
 
     result = strategy.run(tf.function(step), args=tuple(wire))
     if not isinstance(result, (list, tuple)):

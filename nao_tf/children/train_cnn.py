@@ -399,6 +399,20 @@ def _load_checkpoint_weights(model: keras.Model, path: Path) -> None:
         ) from None
 
 
+def _restore_outside_strategy(model: keras.Model, path: Path, arch: Architecture, config: TrainConfig,
+                              info: dict[str, Any], total_steps: int) -> None:
+    """Load a checkpoint into a plain copy of ``model``, then copy the values over.
+
+    Why: Keras creates helper variables while loading a ``.keras`` file; under ``MultiWorkerMirroredStrategy``
+    each variable creation is a broadcast that the other workers (who load nothing) would never join.
+    """
+    plain = compile_model(arch, config, info, total_steps, tf.distribute.get_strategy())
+    _load_checkpoint_weights(plain, path)
+    targets = model.weights + model.optimizer.variables
+    for target, source in zip(targets, plain.weights + plain.optimizer.variables, strict=True):
+        target.assign(source.value)
+
+
 def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, verbose: int = 1,
               data: Any = None, cluster: ClusterRole | None = None) -> dict[str, Any]:
     """Train ``config`` into ``run_dir`` (new, or ``resume=True`` to continue it); returns the summary dict.
@@ -471,13 +485,14 @@ def _train_run(config: TrainConfig, run: Path, *, resume: bool, verbose: int, da
         raise AssertionError(f"parameter count mismatch: built {built_params}, counted {params}")
 
     run.mkdir(parents=True, exist_ok=True)
-    if resume and state:
+    if resume and state and cluster is None:
         with strategy.scope():
             _load_checkpoint_weights(model, run / state["checkpoint"])
-    elif start_epoch:  # a worker restarting with the chief: same variables, values from the chief below
+    elif start_epoch:  # multi-worker restart: the chief reads its checkpoint, every worker gets its values
         with strategy.scope():
             model.optimizer.build(model.trainable_variables)
-    if cluster is not None and start_epoch:
+        if cluster.is_chief:
+            _restore_outside_strategy(model, run / state["checkpoint"], arch, config, info, total_steps)
         distribute.sync_variables_from_chief(strategy, model.weights + model.optimizer.variables)
     # written on resume too: it records the settings of the latest attempt (architecture and size are checked)
     atomic_write_json(run / "config.json", {
