@@ -28,6 +28,7 @@ docker info >/dev/null 2>&1 || die "no Docker daemon answers: start one (e.g. do
 [ -r "$CA_BUNDLE" ] || die "CA bundle $CA_BUNDLE not readable: set CA_BUNDLE"
 
 ROOTFS=$(mktemp -d "${TMPDIR:-/tmp}/nao-tf-rootfs.XXXXXX")
+chmod 755 "$ROOTFS"  # it becomes the image's /: mktemp's 0700 would lock every non-root --user out
 cleanup() {  # debootstrap mounts /proc and /sys inside; never follow a mount while deleting
     for m in proc sys dev/pts; do umount -l "$ROOTFS/$m" 2>/dev/null || true; done
     rm -rf --one-file-system "$ROOTFS"
