@@ -73,10 +73,11 @@ def _workers(tmp: Path, args: list[str], tag: str = "") -> list[subprocess.Popen
 
 
 def _trainable(path: Path) -> list:
-    import keras
     import numpy as np
 
-    model = keras.saving.load_model(path, compile=False)
+    from nao_tf import load_model
+
+    model = load_model(path, compile=False)
     return [np.asarray(w) for w in model.trainable_weights]
 
 
