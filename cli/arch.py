@@ -7,10 +7,12 @@ import json
 
 from nao_tf import zoo
 from nao_tf.architectures import resolve
-from nao_tf.cli.argtypes import positive_int
+from nao_tf.cli.argtypes import int_in_range, output_path, positive_int, seed
 from nao_tf.seeding import rng
 from nao_tf.spaces import SPACES, get_space
 
+# arch sample holds every sample in memory: a million is plenty and still fits.
+MAX_SAMPLES = 1_000_000
 ARCH_HELP = "architecture: zoo name (e.g. NAONet-A), integer form, readable form, NB201 string or JSON file"
 
 
@@ -38,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     sample = cmds.add_parser("sample", help="uniformly random valid architectures")
     sample.add_argument("--space", required=True, choices=sorted(SPACES), help="search space")
-    sample.add_argument("--n", type=positive_int, default=1, help="how many (default 1)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--n", type=int_in_range(1, MAX_SAMPLES), default=1, help="how many (default 1)")
+    sample.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     sample.add_argument("--format", choices=("integers", "readable", "json"), default="integers")
     sample.set_defaults(func=_sample)
 
@@ -50,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     render = cmds.add_parser("render", help="draw the cell(s): Graphviz DOT plus PNG/SVG/PDF")
     render.add_argument("arch", help=ARCH_HELP)
     _space_arg(render)
-    render.add_argument("-o", "--out", required=True, help="output picture (.png, .svg, .pdf) or .dot file")
+    render.add_argument("-o", "--out", type=output_path, required=True,
+                        help="output picture (.png, .svg, .pdf) or .dot file")
     render.set_defaults(func=_render)
 
 

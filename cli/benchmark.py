@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from nao_tf.cli.argtypes import nonnegative_int, positive_int, seed
 from nao_tf.errors import ConfigError
 
 
@@ -30,7 +31,7 @@ def _print_json(result: dict[str, Any]) -> int:
 
 
 def _seed(parser: argparse.ArgumentParser, what: str = "random seed") -> None:
-    parser.add_argument("--seed", type=int, default=0, help=f"{what} (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help=f"{what} (default 0)")
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -65,12 +66,12 @@ def _add_nb201(bench: Any) -> None:
     p.add_argument("--table", required=True, help=TABLE_HELP)
     p.add_argument("--methods", default="nao,re,rs", help="comma-separated (default nao,re,rs)")
     p.add_argument("--budgets", default="100,300", help="comma-separated query budgets (default 100,300)")
-    p.add_argument("--seeds", type=int, default=30, help="number of seeds (default 30)")
+    p.add_argument("--seeds", type=positive_int, default=30, help="number of seeds (default 30)")
     _seed(p, "first seed")
     p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
-    p.add_argument("--population", type=int, default=10, help="RE population (default 10)")
-    p.add_argument("--sample-size", type=int, default=3, help="RE sample size (default 3)")
-    p.add_argument("--workers", type=int, default=1, help="processes running seeds in parallel (same results)")
+    p.add_argument("--population", type=positive_int, default=10, help="RE population (default 10)")
+    p.add_argument("--sample-size", type=positive_int, default=3, help="RE sample size (default 3)")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes running seeds in parallel (same results)")
     p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
     p.set_defaults(func=_nb201)
 
@@ -96,14 +97,14 @@ def _nb201(args: argparse.Namespace) -> int:
 def _add_controller(bench: Any) -> None:
     c = bench.add_parser("controller", help="controller training archs/s and generation time (nasnet-ws sizes)")
     _seed(c)
-    c.add_argument("--epochs", type=int, default=5,
+    c.add_argument("--epochs", type=positive_int, default=5,
                    help="timed training epochs over the 600 archs, per round and trainer (default 5)")
-    c.add_argument("--rounds", type=int, default=3,
+    c.add_argument("--rounds", type=positive_int, default=3,
                    help="timing rounds, alternating the new and the previous trainer (default 3)")
-    c.add_argument("--warm-epochs", type=int, default=300,
+    c.add_argument("--warm-epochs", type=positive_int, default=300,
                    help="further training, so that the controller reconstructs its inputs, before timing "
                         "generation (default 300)")
-    c.add_argument("--repeats", type=int, default=5, help="generation timings, median reported (default 5)")
+    c.add_argument("--repeats", type=positive_int, default=5, help="generation timings, median reported (default 5)")
     c.set_defaults(func=_controller)
 
 
@@ -123,9 +124,9 @@ def _add_controller_quality(bench: Any) -> None:
                               "reconstruction accuracy")
     q.add_argument("--table", required=True, help=TABLE_HELP)
     _seed(q)
-    q.add_argument("--train", type=int, default=1000, help="training cells (default 1000)")
-    q.add_argument("--test", type=int, default=500, help="held-out cells (default 500)")
-    q.add_argument("--epochs", type=int, default=None, help="controller epochs (default: the nb201 preset)")
+    q.add_argument("--train", type=positive_int, default=1000, help="training cells (default 1000)")
+    q.add_argument("--test", type=positive_int, default=500, help="held-out cells (default 500)")
+    q.add_argument("--epochs", type=positive_int, default=None, help="controller epochs (default: the nb201 preset)")
     q.add_argument("--controller-set", action="append", default=[], metavar="KEY=VALUE",
                    help="any controller setting; repeatable")
     q.set_defaults(func=_controller_quality)
@@ -148,13 +149,13 @@ def _controller_quality(args: argparse.Namespace) -> int:
 def _add_supernet(bench: Any) -> None:
     parser = bench.add_parser(
         "supernet", help="NAO-WS CNN supernet: seconds per architecture evaluation, training images/s")
-    parser.add_argument("--layers", type=int, default=3, help="cells per stage N (default 3)")
-    parser.add_argument("--channels", type=int, default=20, help="filters F (default 20)")
-    parser.add_argument("--image-size", type=int, default=32, help="image side (default 32)")
-    parser.add_argument("--eval-images", type=int, default=500, help="images per evaluation (default 500)")
-    parser.add_argument("--batch", type=int, default=64, help="training batch (default 64)")
-    parser.add_argument("--archs", type=int, default=5, help="timed architecture evaluations (default 5)")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps (default 5)")
+    parser.add_argument("--layers", type=positive_int, default=3, help="cells per stage N (default 3)")
+    parser.add_argument("--channels", type=positive_int, default=20, help="filters F (default 20)")
+    parser.add_argument("--image-size", type=positive_int, default=32, help="image side (default 32)")
+    parser.add_argument("--eval-images", type=positive_int, default=500, help="images per evaluation (default 500)")
+    parser.add_argument("--batch", type=positive_int, default=64, help="training batch (default 64)")
+    parser.add_argument("--archs", type=positive_int, default=5, help="timed architecture evaluations (default 5)")
+    parser.add_argument("--steps", type=positive_int, default=5, help="timed training steps (default 5)")
     parser.add_argument("--mode", choices=("switch", "onehot"), action="append",
                         help="op selection to measure (repeatable; default both)")
     _seed(parser)
@@ -171,9 +172,11 @@ def _supernet(args: argparse.Namespace) -> int:
 
 def _add_child(bench: Any) -> None:
     parser = bench.add_parser("child", help="CNN child training/evaluation images/s (NAONet-B, 32x32x3)")
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps per network (default 10)")
-    parser.add_argument("--eval-steps", type=int, default=3, help="timed evaluation batches of 500 (default 3)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--steps", type=positive_int, default=10,
+                        help="timed training steps per network (default 10)")
+    parser.add_argument("--eval-steps", type=positive_int, default=3,
+                        help="timed evaluation batches of 500 (default 3)")
+    parser.add_argument("--warmup", type=nonnegative_int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--xla", action="store_true", help="compile the steps with XLA (jit_compile)")
     parser.add_argument("--only", choices=("search_child_train", "search_child_eval", "final_train"),
                         action="append", help="run only these measurements (repeatable)")
@@ -193,10 +196,11 @@ def _add_lm(bench: Any) -> None:
     parser.add_argument("--arch", default="PTB-NAONet", help="RNN cell (default PTB-NAONet)")
     parser.add_argument("--sizes", default="850,200",
                         help="comma-separated hidden sizes (default 850,200: the paper's and a small one)")
-    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    parser.add_argument("--bptt", type=int, default=35, help="BPTT length (default 35)")
-    parser.add_argument("--vocab-size", type=int, default=10000, help="vocabulary size (default 10000, PTB)")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per phase after one warm-up (default 5)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default 64)")
+    parser.add_argument("--bptt", type=positive_int, default=35, help="BPTT length (default 35)")
+    parser.add_argument("--vocab-size", type=positive_int, default=10000, help="vocabulary size (default 10000, PTB)")
+    parser.add_argument("--steps", type=positive_int, default=5,
+                        help="timed steps per phase after one warm-up (default 5)")
     parser.add_argument("--jit", choices=("off", "on", "both"), default="both",
                         help="XLA jit_compile for the steps (default both: report each)")
     _seed(parser)
@@ -215,14 +219,15 @@ def _lm(args: argparse.Namespace) -> int:
 def _add_export(bench: Any) -> None:
     parser = bench.add_parser("export", help="inference latency: Keras vs SavedModel vs ONNX Runtime (JSON)")
     parser.add_argument("--arch", default="NAONet-B", help="architecture (default NAONet-B)")
-    parser.add_argument("--layers", type=int, default=3, help="cells per stage N (default 3)")
-    parser.add_argument("--channels", type=int, default=20, help="filters F (default 20)")
-    parser.add_argument("--image-size", type=int, default=32, help="square RGB input size (default 32)")
+    parser.add_argument("--layers", type=positive_int, default=3, help="cells per stage N (default 3)")
+    parser.add_argument("--channels", type=positive_int, default=20, help="filters F (default 20)")
+    parser.add_argument("--image-size", type=positive_int, default=32, help="square RGB input size (default 32)")
     parser.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
-    parser.add_argument("--repeats", type=int, default=30,
+    parser.add_argument("--repeats", type=positive_int, default=30,
                         help="timed calls per runtime at small batches; a quarter of it above 8 (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
-    parser.add_argument("--ort-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
+    parser.add_argument("--warmup", type=nonnegative_int, default=3, help="untimed calls first (default 3)")
+    parser.add_argument("--ort-threads", type=nonnegative_int, default=0,
+                        help="ONNX Runtime intra-op threads (0: default)")
     _seed(parser)
     parser.set_defaults(func=_export)
 

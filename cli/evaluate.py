@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nao_tf.cli.argtypes import positive_int
+
 EVALUATORS: dict[str, Callable[[argparse.Namespace], int]] = {}
 ARGUMENT_GROUPS: list[Callable[[argparse.ArgumentParser], None]] = []
 
@@ -22,7 +24,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--dataset", default=None,
                         help="dataset (default: the run's dataset, else embedded); e.g. cifar10, fashion_mnist")
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset files")
-    parser.add_argument("--batch-size", type=int, default=500, help="evaluation batch size (default 500)")
+    parser.add_argument("--batch-size", type=positive_int, default=500, help="evaluation batch size (default 500)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     for add in ARGUMENT_GROUPS:
         add(parser)

@@ -12,6 +12,8 @@ import argparse
 import json
 from typing import Any
 
+from nao_tf.cli.argtypes import finite_float, nonnegative_int, output_path, positive_int
+
 FORMATS_HELP = "comma-separated formats: savedmodel, onnx, tflite (default: savedmodel,onnx)"
 
 
@@ -19,14 +21,15 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("export", help="export a trained model as a verified SavedModel / ONNX (TF Serving layout)")
     parser.add_argument("model", metavar="MODEL_OR_RUN", help="run folder of 'nao-tf train' or a nao-tf .keras file")
     parser.add_argument("--format", default="savedmodel,onnx", help=FORMATS_HELP)
-    parser.add_argument("--out", default="exports", help="export root folder (default: exports)")
+    parser.add_argument("--out", type=output_path, default="exports", help="export root folder (default: exports)")
     parser.add_argument("--name", default=None,
                         help="model name, the folder under --out (default: the run folder's or model file's name)")
-    parser.add_argument("--version", type=int, default=1, help="model version, the folder under NAME (default 1)")
+    parser.add_argument("--version", type=nonnegative_int, default=1,
+                        help="model version, the folder under NAME (default 1)")
     parser.add_argument("--force", action="store_true",
                         help="replace OUT/NAME/VERSION if it holds an earlier nao-tf export (never anything else)")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
+    parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--tolerance", type=finite_float(0.0, open_min=True), default=1e-4,
                         help="largest accepted difference from the Keras model, scaled by max(1, |output|) "
                              "(default 1e-4)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nao_tf.cli.argtypes import positive_int
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("predict", help="classify PNG/JPEG images with an export (ONNX Runtime or SavedModel)")
@@ -18,7 +20,7 @@ def register(sub: Any) -> None:
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="PNG or JPEG files")
     parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "savedmodel", "tflite"),
                         help="runtime (default auto: ONNX Runtime if the export has model.onnx, else SavedModel)")
-    parser.add_argument("--top", type=int, default=5, help="classes to list per image (default 5)")
+    parser.add_argument("--top", type=positive_int, default=5, help="classes to list per image (default 5)")
     parser.add_argument("--resize", action="store_true",
                         help="resize images of another size to the model's input (bilinear) instead of refusing")
     parser.add_argument("--json", action="store_true", help="print JSON")

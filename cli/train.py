@@ -15,10 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nao_tf.cli.argtypes import nonnegative_int, positive_int
+from nao_tf.cli.argtypes import finite_float, nonnegative_float, nonnegative_int, output_path, positive_int, seed
 from nao_tf.errors import ConfigError
 
 ARCH_HELP = "architecture: zoo name (e.g. NAONet-B), integer form, readable form or JSON file"
+
+# Keep probabilities of drop-path and dropout: (0, 1].
+KEEP_PROBABILITY = finite_float(0.0, 1.0, open_min=True)
 
 # Extension points (other spaces): handler per space, and extra argument groups.
 SPACE_TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -39,17 +42,19 @@ def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--channels", type=positive_int, help="filters F of the first stage (default 36)")
     net.add_argument("--no-aux-head", dest="aux_head", action="store_false", default=None,
                      help="no auxiliary head")
-    net.add_argument("--drop-path-keep", type=float, help="drop-path keep probability (default 0.8)")
-    net.add_argument("--dropout-keep", type=float, help="dropout keep probability before the classifier (0.6)")
+    net.add_argument("--drop-path-keep", type=KEEP_PROBABILITY, help="drop-path keep probability (default 0.8)")
+    net.add_argument("--dropout-keep", type=KEEP_PROBABILITY,
+                     help="dropout keep probability before the classifier (0.6)")
     rec = parser.add_argument_group("CNN recipe (defaults: the paper's CIFAR-10 NAONet-A-36 recipe)")
     rec.add_argument("--epochs", type=positive_int, help="epochs (default 600)")
     rec.add_argument("--batch-size", type=positive_int, help="global batch size (default 128)")
-    rec.add_argument("--lr", type=float, help="initial learning rate, cosine to --lr-min (default 0.025)")
-    rec.add_argument("--lr-min", type=float, help="final learning rate (default 0)")
-    rec.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
-    rec.add_argument("--weight-decay", type=float, help="L2 weight decay (default 3e-4)")
-    rec.add_argument("--grad-clip", type=float, help="global gradient-norm clip, 0 = off (default 5)")
-    rec.add_argument("--aux-weight", type=float, help="auxiliary loss weight (default 0.4)")
+    rec.add_argument("--lr", type=finite_float(0.0, open_min=True),
+                     help="initial learning rate, cosine to --lr-min (default 0.025)")
+    rec.add_argument("--lr-min", type=nonnegative_float, help="final learning rate (default 0)")
+    rec.add_argument("--momentum", type=nonnegative_float, help="SGD momentum (default 0.9)")
+    rec.add_argument("--weight-decay", type=nonnegative_float, help="L2 weight decay (default 3e-4)")
+    rec.add_argument("--grad-clip", type=nonnegative_float, help="global gradient-norm clip, 0 = off (default 5)")
+    rec.add_argument("--aux-weight", type=nonnegative_float, help="auxiliary loss weight (default 0.4)")
     rec.add_argument("--cutout", type=nonnegative_int, help="cutout size, 0 = off (default 16 for 32x32 images)")
     rec.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                      help="no random crop / flip / cutout")
@@ -78,9 +83,9 @@ def register(sub: Any) -> None:
     add_cnn_arguments(parser)
     add_device_arguments(parser)
     run = parser.add_argument_group("run folder")
-    run.add_argument("--out", help="new run folder (default runs/train-<time>)")
+    run.add_argument("--out", type=output_path, help="new run folder (default runs/train-<time>)")
     run.add_argument("--resume", metavar="RUN", help="continue RUN from its last finished epoch")
-    run.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    run.add_argument("--seed", type=seed, default=None, help="random seed (default 0)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     for add in ARGUMENT_GROUPS:

@@ -21,6 +21,8 @@ def get_space(name: str | SearchSpace) -> SearchSpace:
     """The space called ``name``; a one-line error lists the known names."""
     if isinstance(name, SearchSpace):
         return name
+    if not isinstance(name, str):
+        raise ArchitectureError(f"a search space is named by a string such as 'nb201', got {name!r:.40}")
     try:
         return SPACES[name]
     except KeyError:

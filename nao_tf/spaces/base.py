@@ -17,6 +17,23 @@ import numpy as np
 
 from nao_tf.errors import ArchitectureError
 
+# No space has more values than this; longer inputs are refused before any work on them.
+MAX_VALUES = 1000
+# Longest integer accepted in an integer form: op ids and node indices are small, and int() of a huge digit
+# string is slow (Python refuses beyond 4300 digits with a ValueError).
+MAX_DIGITS = 9
+
+
+def is_ascii_integer(text: str) -> bool:
+    """``-12`` or ``7``: ASCII digits with an optional minus sign, at most ``MAX_DIGITS`` digits."""
+    digits = text[1:] if text.startswith("-") else text
+    return 0 < len(digits) <= MAX_DIGITS and digits.isascii() and digits.isdigit()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
 
 @dataclass(frozen=True, order=True)
 class Architecture:
@@ -99,23 +116,39 @@ class SearchSpace(abc.ABC):
         """Raise ``ArchitectureError`` naming the first bad position of an integer form."""
 
     def make(self, values: Any) -> Architecture:
-        """A validated architecture of this space from its integers."""
-        try:
-            ints = tuple(int(v) for v in values)
-        except (TypeError, ValueError) as exc:
-            raise ArchitectureError(f"{self.name}: architecture values must be integers ({exc})") from None
-        self.validate_values(ints)
-        return Architecture(self.name, ints)
+        """A validated architecture of this space from its integers.
+
+        Strict on purpose: ``2.7`` or ``true`` in a JSON list is a mistake, not the integer 2 or 1, so only real
+        integers (Python or NumPy, never booleans) pass; a string goes through ``parse_integers``.
+        """
+        if isinstance(values, str):
+            return self.parse_integers(values)
+        if isinstance(values, (dict, bytes)) or not hasattr(values, "__iter__"):
+            raise ArchitectureError(f"{self.name}: architecture values must be a list of {self.length} integers, "
+                                    f"got {type(values).__name__}")
+        ints = []
+        for i, value in enumerate(values):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise ArchitectureError(f"{self.name}: value {i} is {_short(value)}, not an integer; expected "
+                                        f"{self.length} integers")
+            ints.append(int(value))
+            if i >= MAX_VALUES:
+                raise ArchitectureError(f"{self.name}: more than {MAX_VALUES} values; expected {self.length}")
+        self.validate_values(tuple(ints))
+        return Architecture(self.name, tuple(ints))
 
     def parse_integers(self, text: str) -> Architecture:
-        """Parse the integer form (whitespace/commas/``|`` separated)."""
+        """Parse the integer form (whitespace/commas/``|`` separated). ASCII digits only: ``str.isdigit`` also
+        accepts superscripts (which ``int()`` then rejects) and other scripts' digits, which no architecture uses."""
         parts = text.replace(",", " ").replace("|", " ").replace("[", " ").replace("]", " ").split()
         if not parts:
             raise ArchitectureError(f"{self.name}: empty architecture string; expected {self.length} integers")
+        if len(parts) > MAX_VALUES:
+            raise ArchitectureError(f"{self.name}: got {len(parts)} values; expected {self.length} integers")
         for i, part in enumerate(parts):
-            if not part.lstrip("-").isdigit():
+            if not is_ascii_integer(part):
                 raise ArchitectureError(
-                    f"{self.name}: value {i} is {part!r}, not an integer; expected {self.length} integers"
+                    f"{self.name}: value {i} is {_short(part)}, not an integer; expected {self.length} integers"
                 )
         return self.make(int(p) for p in parts)
 
