@@ -77,6 +77,14 @@ def output_path(text: str) -> str:
     return text
 
 
+def keep_probability(text: str) -> float:
+    """A keep probability of dropout or drop-path: a finite number in (0, 1]."""
+    value = finite_float()(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"is a keep probability in (0, 1], got {value}")
+    return value
+
+
 positive_int = int_at_least(1)
 nonnegative_int = int_at_least(0)
 seed = int_in_range(0, MAX_SEED)

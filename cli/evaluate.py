@@ -38,9 +38,10 @@ def run_kind(path: Path) -> str | None:
     config = path / "config.json"
     if path.is_dir() and config.is_file():
         try:
-            return read_json(config).get("kind")
-        except (OSError, ValueError):
+            data = read_json(config)
+        except (OSError, ValueError, RecursionError):
             return None
+        return data.get("kind") if isinstance(data, dict) and isinstance(data.get("kind"), str) else None
     return None
 
 

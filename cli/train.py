@@ -15,13 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nao_tf.cli.argtypes import finite_float, nonnegative_float, nonnegative_int, output_path, positive_int, seed
+from nao_tf.cli.argtypes import (
+    finite_float,
+    keep_probability,
+    nonnegative_float,
+    nonnegative_int,
+    output_path,
+    positive_int,
+    seed,
+)
 from nao_tf.errors import ConfigError
 
 ARCH_HELP = "architecture: zoo name (e.g. NAONet-B), integer form, readable form or JSON file"
-
-# Keep probabilities of drop-path and dropout: (0, 1].
-KEEP_PROBABILITY = finite_float(0.0, 1.0, open_min=True)
 
 # Extension points (other spaces): handler per space, and extra argument groups.
 SPACE_TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -42,8 +47,8 @@ def add_cnn_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--channels", type=positive_int, help="filters F of the first stage (default 36)")
     net.add_argument("--no-aux-head", dest="aux_head", action="store_false", default=None,
                      help="no auxiliary head")
-    net.add_argument("--drop-path-keep", type=KEEP_PROBABILITY, help="drop-path keep probability (default 0.8)")
-    net.add_argument("--dropout-keep", type=KEEP_PROBABILITY,
+    net.add_argument("--drop-path-keep", type=keep_probability, help="drop-path keep probability (default 0.8)")
+    net.add_argument("--dropout-keep", type=keep_probability,
                      help="dropout keep probability before the classifier (0.6)")
     rec = parser.add_argument_group("CNN recipe (defaults: the paper's CIFAR-10 NAONet-A-36 recipe)")
     rec.add_argument("--epochs", type=positive_int, help="epochs (default 600)")
@@ -116,23 +121,37 @@ def _train(args: argparse.Namespace) -> int:
         if multi_worker:
             raise ConfigError(f"architectures of space {space!r} train on one machine only (--multi-worker and "
                               "TF_CONFIG are for CNNs; see docs/deployment.md); drop the flag / unset TF_CONFIG")
-        return SPACE_TRAINERS[space](args)
+        return _train_guarded(args, SPACE_TRAINERS[space])
     if space not in ("nasnet-ws", "nasnet-full"):
         raise ConfigError(f"nao-tf train has no trainer for architectures of space {space!r} yet")
-    return _train_cnn(args)
+    if multi_worker:  # every worker reruns the same command into RUN and the chief continues it: no guard
+        return _train_cnn(args)
+    return _train_guarded(args, _train_cnn)
 
 
 def _run_space(run: Path) -> str:
-    from nao_tf.errors import RunFolderError
-    from nao_tf.runio import read_json
+    """The space of a run to resume, after checking every file the resume will read (before TensorFlow loads,
+    so a broken run folder is refused at once and left untouched)."""
+    from nao_tf.children.run_files import check_resumable
 
-    path = run / "config.json"
-    if not path.is_file():
-        raise RunFolderError(f"{run} is not a training run folder (no config.json); start one with 'nao-tf train'")
-    try:
-        return str(read_json(path).get("space", ""))
-    except (OSError, ValueError) as exc:
-        raise RunFolderError(f"{path} is unreadable ({exc}); the run folder is corrupt") from None
+    return check_resumable(run)
+
+
+def _train_guarded(args: argparse.Namespace, trainer: Callable[[argparse.Namespace], int]) -> int:
+    """A new run folder that fails before its first epoch is committed is removed again (see rollback_new_run)."""
+    if args.resume:
+        return trainer(args)
+    from nao_tf.runio import rollback_new_run
+
+    if not args.out:
+        args.out = str(Path("runs") / time.strftime("train-%Y%m%d-%H%M%S"))
+    out = Path(args.out)
+    if (out / "config.json").exists():
+        from nao_tf.errors import RunFolderError
+
+        raise RunFolderError(f"{out} already holds a run; use --resume {out} to continue it or another --out")
+    with rollback_new_run(out, lambda run: (run / "state.json").exists()):
+        return trainer(args)
 
 
 def _train_cnn(args: argparse.Namespace) -> int:

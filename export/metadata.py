@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from nao_tf.errors import DataError, NaoError
 from nao_tf.runio import atomic_write_json
 
@@ -61,7 +63,66 @@ def from_onnx_props(props: dict[str, str]) -> dict[str, Any]:
     """Inverse of ``to_onnx_props``: the full dictionary from the ``nao_tf`` entry."""
     if "nao_tf" not in props:
         raise ExportError("the ONNX model has no nao_tf metadata; it was not written by 'nao-tf export'")
-    return json.loads(props["nao_tf"])
+    try:
+        meta = json.loads(props["nao_tf"])
+    except (ValueError, RecursionError):
+        raise ExportError("the ONNX model's nao_tf metadata is not JSON; export the model again") from None
+    return check_metadata(meta, "the ONNX model")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class ExportMetadata(_Strict):
+    """What every export's metadata must hold; image classifiers (``kind: cnn``) more, since predict and
+    serving code read their input shape and class names from it."""
+
+    kind: str
+    metadata_version: int = Field(ge=1)
+    input_shape: list[int] | None = None
+    num_classes: int | None = Field(default=None, ge=1)
+    class_names: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _classifier_fields(self) -> ExportMetadata:
+        if self.kind != "cnn":
+            return self
+        if self.input_shape is None or len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ValueError("input_shape must be [height, width, channels] of positive integers")
+        if self.num_classes is None or self.class_names is None or len(self.class_names) != self.num_classes:
+            raise ValueError("class_names must list num_classes names")
+        return self
+
+
+class ExportMarker(_Strict):
+    metadata: ExportMetadata
+    formats: list[str] = []
+    files: dict[str, str] = {}
+
+    @field_validator("files")
+    @classmethod
+    def _plain_names(cls, files: dict[str, str]) -> dict[str, str]:
+        for name in files.values():  # names of files inside the export folder, never a path out of it
+            if not name or "/" in name or "\\" in name or name in (".", ".."):
+                raise ValueError(f"{name!r} is not a file name inside the export folder")
+        return files
+
+
+def check_metadata(meta: Any, where: str) -> dict[str, Any]:
+    """``meta`` validated against ``ExportMetadata``; one line naming ``where`` and the first problem."""
+    try:
+        ExportMetadata.model_validate(meta)
+    except ValidationError as exc:
+        raise ExportError(f"{where}: the export metadata is invalid ({_problem(exc)}); export the model again") \
+            from None
+    return meta
+
+
+def _problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
 
 
 def write_marker(folder: str | os.PathLike, info: dict[str, Any]) -> Path:
@@ -74,10 +135,14 @@ def read_marker(folder: str | os.PathLike) -> dict[str, Any]:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExportError(f"{folder}: no {MARKER}; not an export written by 'nao-tf export'") from None
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{path}: unreadable ({exc}); export the model again") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ExportError(f"{path}: unreadable ({type(exc).__name__}); export the model again") from None
     if not isinstance(info, dict) or "metadata" not in info:
         raise ExportError(f"{path}: not an export marker written by 'nao-tf export'; export the model again")
+    try:
+        ExportMarker.model_validate(info)
+    except ValidationError as exc:
+        raise ExportError(f"{path}: not a valid export marker ({_problem(exc)}); export the model again") from None
     return info
 
 

@@ -59,11 +59,12 @@ def resolve_export(path: str | Path) -> ResolvedExport:
         tflite = path / files["tflite"] if "tflite" in files else None
         return ResolvedExport(path, info["metadata"], onnx_file, (path / "saved_model.pb").is_file(), tflite)
     versions = sorted((int(p.name), p) for p in path.iterdir()
-                      if p.is_dir() and p.name.isdigit() and (p / MARKER).is_file())
+                      if p.is_dir() and p.name.isascii() and p.name.isdigit() and (p / MARKER).is_file())
     if versions:
         return resolve_export(versions[-1][1])
     models = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
-              and any(v.is_dir() and v.name.isdigit() and (v / MARKER).is_file() for v in p.iterdir())]
+              and any(v.is_dir() and v.name.isascii() and v.name.isdigit() and (v / MARKER).is_file()
+                      for v in p.iterdir())]
     if len(models) == 1:
         return resolve_export(models[0])
     if len(models) > 1:
@@ -75,10 +76,11 @@ def resolve_export(path: str | Path) -> ResolvedExport:
 class Predictor:
     """Runs an image-classifier export on uint8 NHWC batches; ``.meta`` is its metadata."""
 
-    def __init__(self, export: str | Path, backend: str = "auto") -> None:
+    def __init__(self, export: str | Path | ResolvedExport, backend: str = "auto") -> None:
         if backend not in BACKENDS:
             raise ExportError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-        self.export = resolve_export(export)
+        self.export = export if isinstance(export, ResolvedExport) else resolve_export(export)
+        export = self.export.folder or self.export.onnx_file
         self.meta = self.export.meta
         if self.meta.get("kind") != "cnn":
             raise ExportError(f"{export} is a {self.meta.get('kind')} export; predict classifies images with "
@@ -87,25 +89,36 @@ class Predictor:
         if backend == "auto":
             backend = "onnx" if ex.onnx_file else "savedmodel" if ex.savedmodel else "tflite"
         self.backend = backend
+        try:
+            self._run = self._runner(backend)
+        except ExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001  a garbage model file is the user's input, not a bug of ours
+            first = " ".join(str(exc).split())[:160] or type(exc).__name__
+            what = {"onnx": "ONNX model", "savedmodel": "SavedModel", "tflite": "TensorFlow Lite model"}[backend]
+            raise ExportError(f"{export}: the {what} cannot be loaded ({first}); export the model again") from None
+
+    def _runner(self, backend: str) -> Any:
+        ex, export = self.export, self.export.folder or self.export.onnx_file
         if backend == "onnx":
             if ex.onnx_file is None:
                 raise ExportError(f"{export} has no ONNX model; export with --format onnx or use another backend")
             from nao_tf.export.onnx_export import OnnxRunner
 
-            self._run = OnnxRunner(ex.onnx_file)
+            return OnnxRunner(ex.onnx_file)
         elif backend == "savedmodel":
             if not ex.savedmodel:
                 raise ExportError(f"{export} has no SavedModel; export with --format savedmodel or use --backend "
                                   "onnx")
             from nao_tf.export.savedmodel import SavedModelRunner
 
-            self._run = SavedModelRunner(ex.folder)
+            return SavedModelRunner(ex.folder)
         else:
             if ex.tflite_file is None:
                 raise ExportError(f"{export} has no TensorFlow Lite model; export with --format tflite")
             from nao_tf.export.tflite import TfliteRunner
 
-            self._run = TfliteRunner(ex.tflite_file)
+            return TfliteRunner(ex.tflite_file)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -119,14 +132,34 @@ class Predictor:
         return np.asarray(self._run({"images": np.ascontiguousarray(images, dtype=np.uint8)})["probabilities"])
 
 
+# Largest image predict decodes (64 megapixels, at most 32768 per side): checked from the header, before
+# decoding, so a PNG whose header claims 100000x100000 pixels is refused instead of allocating 30 GB.
+MAX_PIXELS = 1 << 26
+MAX_SIDE = 1 << 15
+MAX_FILE_BYTES = 256 << 20
+
+
 def read_image(path: str | Path, shape: tuple[int, int, int], resize: bool = False) -> np.ndarray:
     """One image file as uint8 ``[H, W, C]`` for a model taking ``shape``; one-line errors for bad files."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     height, width, channels = shape
     try:
-        with Image.open(path) as img:
+        if path.is_dir():
+            raise ExportError(f"{path}: a directory, not an image file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ExportError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; not an image predict reads")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # ours is the one-line error
+            img_file = Image.open(path)
+        with img_file as img:
+            w, h = img.size
+            if w < 1 or h < 1 or w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
+                raise ExportError(f"{path}: the image header says {w}x{h} pixels, more than predict decodes "
+                                  f"({MAX_PIXELS >> 20} megapixels, {MAX_SIDE} per side); resize it first")
             img.load()
             mode = "RGB" if channels == 3 else "L" if channels == 1 else None
             if mode is None:
@@ -142,6 +175,10 @@ def read_image(path: str | Path, shape: tuple[int, int, int], resize: bool = Fal
         raise ExportError(f"{path}: no such image file") from None
     except UnidentifiedImageError:
         raise ExportError(f"{path}: not a PNG or JPEG image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ExportError(f"{path}: the image is too large to decode safely ({exc})") from None
+    except (SyntaxError, ValueError, EOFError) as exc:  # Pillow's "broken PNG file" (bad CRC) is a SyntaxError
+        raise ExportError(f"{path}: the image is corrupt ({exc}); save it again as PNG or JPEG") from None
     except OSError as exc:
         raise ExportError(f"{path}: cannot read the image ({exc})") from None
     return array.reshape(height, width, channels)
@@ -152,8 +189,16 @@ def predict_files(export: str | Path, images: list[str | Path], *, backend: str 
     """Top-``top`` classes of every image: ``{"backend", "export", "predictions": [{image, top: [...]}]}``."""
     if top < 1:
         raise ExportError(f"--top must be at least 1, got {top}")
-    predictor = Predictor(export, backend)
-    batch = np.stack([read_image(p, predictor.input_shape, resize) for p in images])
+    if backend not in BACKENDS:
+        raise ExportError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    resolved = resolve_export(export)
+    if resolved.meta.get("kind") != "cnn":
+        raise ExportError(f"{export} is a {resolved.meta.get('kind')} export; predict classifies images with "
+                          "image-classifier exports")
+    shape = tuple(int(v) for v in resolved.meta["input_shape"])
+    # every image is checked before the runtime loads: a bad file is reported at once, whatever the model
+    batch = np.stack([read_image(p, shape, resize) for p in images])  # type: ignore[arg-type]
+    predictor = Predictor(resolved, backend)
     probs = predictor.probabilities(batch)
     names = predictor.class_names
     k = min(top, probs.shape[-1])

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,35 @@ def atomic_save_keras(model: Any, path: str | os.PathLike) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+@contextmanager
+def rollback_new_run(run: str | os.PathLike, started: Callable[[Path], bool]) -> Iterator[None]:
+    """Undo what a command wrote into ``run`` if it fails before ``started(run)`` is true.
+
+    A start that fails (a model over budget, a port taken, a dataset that does not load) must not leave a
+    ``config.json`` behind: the corrected retry with the same ``--out`` would be refused as "already holds a
+    run", and ``--resume`` would repeat the old error. Once the first unit of work is committed (``started``),
+    the folder is a real run and is kept whatever happens. Only what appeared during the command is removed:
+    the folder itself if the command created it, else the entries that were not there before.
+    """
+    run = Path(run)
+    existed = run.is_dir()
+    before = set(os.listdir(run)) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if run.is_dir() and not started(run):
+            if not existed:
+                shutil.rmtree(run, ignore_errors=True)
+            else:
+                for name in set(os.listdir(run)) - before:
+                    target = run / name
+                    if target.is_dir() and not target.is_symlink():
+                        shutil.rmtree(target, ignore_errors=True)
+                    else:
+                        target.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -85,7 +85,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     (["train", "NAONet-B", "--dataset", "mnist-nope"], "unknown dataset"),
     (["train", "PTB-NAONet-WS-nope"], "cannot tell"),
     (["train", "NAONet-B", "--drop-path-keep", "1.5", "--epochs", "1"], "keep probability"),
-    (["train", "--resume", "/nonexistent/run"], "not a training run"),
+    (["train", "--resume", "/nonexistent/run"], "does not exist"),
     (["train"], "give an architecture"),
     (["train", "NAONet-B", "--layers", "zero"], "expected an integer"),
     (["evaluate", "/nonexistent/model.keras"], "neither a run folder"),

@@ -34,12 +34,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nao_tf.architectures import resolve  # noqa: E402
-from nao_tf.children import distribute  # noqa: E402
+from nao_tf.children import distribute, run_files  # noqa: E402
 from nao_tf.children.cnn import DropPathStep, build_cnn, inference_model, keras_param_count  # noqa: E402
 from nao_tf.children.distribute import ClusterRole  # noqa: E402
 from nao_tf.children.params import AUX_WEIGHT, count_params, nasnet_space  # noqa: E402
 from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError, WorkerLostError  # noqa: E402
-from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json  # noqa: E402
+from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from nao_tf.spaces import Architecture  # noqa: E402
 
 RUN_KIND = "nao-tf-cnn-train"
@@ -364,26 +364,14 @@ def write_curve(path: Path, history: list[dict[str, Any]]) -> None:
 
 # ----- run folders -------------------------------------------------------------------------------------------
 def read_run_config(run: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    path = run / "config.json"
-    if not path.is_file():
-        raise RunFolderError(f"{run} is not a training run folder (no config.json); start one with 'nao-tf train'")
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as exc:
-        raise RunFolderError(f"{path} is unreadable ({exc}); the run folder is corrupt") from None
-    if data.get("kind") != RUN_KIND:
-        raise RunFolderError(f"{run} is not a CNN training run folder (kind {data.get('kind')!r})")
+    """The run's settings, checked against the schema in ``run_files`` (one line naming the file if off)."""
+    data = run_files.read_config(run, RUN_KIND)
     return TrainConfig.from_json(data["config"]), data
 
 
 def read_state(run: Path) -> dict[str, Any] | None:
-    path = run / "state.json"
-    if not path.is_file():
-        return None
-    try:
-        return read_json(path)
-    except (OSError, ValueError) as exc:
-        raise RunFolderError(f"{path} is unreadable ({exc}); the run folder is corrupt") from None
+    """The last finished epoch (validated, its checkpoint checked), or None when no epoch has finished."""
+    return run_files.read_cnn_state(run)
 
 
 def _load_checkpoint_weights(model: keras.Model, path: Path) -> None:
@@ -460,7 +448,7 @@ def _train_run(config: TrainConfig, run: Path, *, resume: bool, verbose: int, da
                 raise RunFolderError(f"{run} was trained with {key}={getattr(saved, key)!r}, not "
                                      f"{getattr(config, key)!r}; resume with the same {key}")
         state = read_state(run)
-        if state:
+        if state is not None:
             start_epoch = int(state["epoch"])
             history = list(state.get("history", []))
     elif run.exists() and (run / "config.json").exists():
@@ -485,7 +473,7 @@ def _train_run(config: TrainConfig, run: Path, *, resume: bool, verbose: int, da
         raise AssertionError(f"parameter count mismatch: built {built_params}, counted {params}")
 
     run.mkdir(parents=True, exist_ok=True)
-    if resume and state and cluster is None:
+    if resume and state is not None and cluster is None:
         with strategy.scope():
             _load_checkpoint_weights(model, run / state["checkpoint"])
     elif start_epoch:  # multi-worker restart: the chief reads its checkpoint, every worker gets its values

@@ -408,14 +408,15 @@ def evaluate_streams(eval_step: Any, streams: np.ndarray, bptt: int, hidden: int
 def train_lm(config: LmConfig, output: str | Path | None = None, resume: bool = False,
              quiet: bool = False) -> dict[str, Any]:
     """Train (or with ``resume`` continue) an LM; returns the result dict (also ``result.json``)."""
+    from nao_tf.children import run_files
+
     out = Path(output) if output is not None else None
+    state = None
     if resume:
-        if out is None or not (out / "config.json").is_file():
-            raise RunFolderError(f"cannot resume: {out} holds no config.json of an LM run; "
-                                 "give the --output folder of an earlier 'nao-tf train'")
-        saved = read_json(out / "config.json")
-        if saved.get("kind") != "lm":
-            raise RunFolderError(f"cannot resume: {out} is not a language-model run")
+        if out is None:
+            raise RunFolderError("cannot resume without a run folder; give the folder of an earlier 'nao-tf train'")
+        saved = run_files.read_config(out, run_files.LM_KIND)
+        state = run_files.read_lm_state(out)  # every file a resume reads, checked before any is trusted
         base = LmConfig.from_dict(saved["config"])
         for name in ("epochs", "max_steps", "lr"):
             override = getattr(config, name)
@@ -426,9 +427,11 @@ def train_lm(config: LmConfig, output: str | Path | None = None, resume: bool = 
         raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it or choose "
                              "another --output")
     trainer = LmTrainer(config, out, quiet=quiet)
+    if resume and out is not None and (out / "vocab.txt").is_file():
+        _check_vocabulary(out / "vocab.txt", trainer.corpus.vocab)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        if resume and (out / "state.json").exists():
+        if resume and state is not None:
             trainer.restore()
             _log(quiet, f"resuming {out} after epoch {trainer.epoch} ({trainer.steps} steps)")
         elif not resume:
@@ -437,6 +440,17 @@ def train_lm(config: LmConfig, output: str | Path | None = None, resume: bool = 
                                                     "corpus": trainer.corpus.summary()})
             atomic_write_text(out / "vocab.txt", trainer.corpus.vocab.to_text())
     return trainer.run()
+
+
+def _check_vocabulary(path: Path, vocab: Any) -> None:
+    """A resumed run must map words to the ids its weights were trained with: the corpus of today must give the
+    vocabulary the run saved, word for word."""
+    saved = path.read_text(encoding="utf-8")
+    if saved != vocab.to_text():
+        count = len(saved.splitlines())
+        raise RunFolderError(f"{path} ({count} words) is not the vocabulary of the corpus this run trains on "
+                             f"({len(vocab)} words); resume with the run's dataset and --data-dir, or restore the "
+                             "file")
 
 
 def load_lm(path: str | Path):
@@ -454,10 +468,21 @@ def load_lm(path: str | Path):
     from nao_tf.children.lm import RnnLanguageModel
     from nao_tf.keras_objects import load_model
 
-    model = load_model(model_path)
+    try:
+        model = load_model(model_path)
+    except Exception as exc:  # noqa: BLE001  a truncated or foreign file is the user's, not a bug
+        msg = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise RunFolderError(f"cannot load {model_path}: {msg}") from None
     if not isinstance(model, RnnLanguageModel):
         raise RunFolderError(f"{model_path} is not a nao-tf language model")
-    return model, Vocabulary.from_text(vocab_path.read_text(encoding="utf-8"))
+    try:
+        vocab = Vocabulary.from_text(vocab_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{vocab_path} is unreadable ({type(exc).__name__})") from None
+    if len(vocab) != model.vocab_size:
+        raise RunFolderError(f"{vocab_path} has {len(vocab)} words but {model_path} was trained on "
+                             f"{model.vocab_size}; restore the run's own vocab.txt")
+    return model, vocab
 
 
 def evaluate_lm(path: str | Path, dataset: str | None = None, data_dir: str | None = None,
@@ -471,8 +496,10 @@ def evaluate_lm(path: str | Path, dataset: str | None = None, data_dir: str | No
     model, vocab = load_lm(path)
     run_dir = Path(path) if Path(path).is_dir() else Path(path).parent
     if dataset is None or data_dir is None:
+        from nao_tf.children import run_files
+
         cfg_path = run_dir / "config.json"
-        saved = read_json(cfg_path)["config"] if cfg_path.is_file() else {}
+        saved = run_files.read_config(run_dir, run_files.LM_KIND)["config"] if cfg_path.is_file() else {}
         dataset = dataset or saved.get("dataset", "embedded")
         data_dir = data_dir or saved.get("data_dir")
     if split not in ("train", "valid", "test"):

@@ -153,8 +153,11 @@ class ImageData:
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DataError(f"dataset {self.name!r}: train images {self.x_train.shape[1:]} and test images "
                             f"{self.x_test.shape[1:]} differ in shape; the data is corrupt")
-        if len(self.x_train) == 0:
-            raise DataError(f"dataset {self.name!r} has no training images")
+        for part in ("train", "test"):  # an empty split trains nothing or reports an accuracy of nothing
+            if len(getattr(self, f"x_{part}")) == 0:
+                where = f" in {self.source}" if self.source else ""
+                raise DataError(f"dataset {self.name!r}{where} has no {part} images; the files are empty or "
+                                "truncated, copy them again")
         self.class_names = [str(c) for c in self.class_names]
         if len(self.class_names) != self.num_classes:
             raise DataError(f"dataset {self.name!r}: {len(self.class_names)} class names for "

@@ -34,6 +34,23 @@ def prepared_version(data_dir: str | os.PathLike, name: str) -> str | None:
     return max(versions, key=_version_key) if versions else None
 
 
+def check_info(path: Path, name: str) -> None:
+    """``dataset_info.json`` is what tfds wrote for ``name`` (checked before tfds parses it: tfds raises
+    protobuf errors, or worse, on a file that is not its own)."""
+    import json
+
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DataError(f"{path} is not a tensorflow-datasets dataset_info.json ({type(exc).__name__}); "
+                        f"rebuild it with `tfds build {name}`") from None
+    splits = info.get("splits") if isinstance(info, dict) else None
+    names = {s.get("name") for s in splits if isinstance(s, dict)} if isinstance(splits, list) else set()
+    if not isinstance(info, dict) or info.get("name") != name or not {"train", "test"} <= names:
+        raise DataError(f"{path} does not describe a prepared {name} with train and test splits; rebuild it with "
+                        f"`tfds build {name}`")
+
+
 def import_tfds():
     """``tensorflow_datasets``, imported with TensorFlow's start-up chatter silenced."""
     from nao_tf._tf import import_tf_quietly
@@ -54,11 +71,12 @@ def load_tfds(name: str, data_dir: str | os.PathLike) -> ImageData:
     if version is None:
         raise DataError(f"no tensorflow-datasets copy of {name} in {str(data_dir)!r}; prepare it on a "
                         f"connected machine with `tfds build {name} --data_dir {data_dir}` and copy it over")
+    where = Path(data_dir) / name / version
+    check_info(where / "dataset_info.json", name)
     tfds = import_tfds()
     import tensorflow as tf
 
     info = DATASETS[name]
-    where = Path(data_dir) / name / version
     try:
         builder = tfds.builder(f"{name}:{version}", data_dir=str(data_dir))
         arrays = {}
