@@ -175,21 +175,23 @@ def _check_history(path: Path, epoch: int, rows: list[Any]) -> None:
                              f"(epochs {[r.epoch for r in rows][:5]}); {REFUSE}")
 
 
-def check_archive(path: Path, members: tuple[str, ...] = ()) -> None:
-    """``path`` is a complete zip archive (``.keras`` and ``.npz`` files are) holding ``members``."""
+def check_archive(path: Path, members: tuple[str, ...] = (), hint: str = REFUSE) -> None:
+    """``path`` is a complete zip archive (``.keras`` and ``.npz`` files are) holding ``members``; checked here
+    because Keras reports a truncated archive as "File not found" and NumPy with a bare ``BadZipFile``.
+    ``hint`` ends the message: what the user can do about it."""
     if not path.is_file():
-        raise RunFolderError(f"{path} is missing; {REFUSE}")
+        raise RunFolderError(f"{path} is missing; {hint}")
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             bad = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise RunFolderError(f"{path} is truncated or corrupt ({exc}); {REFUSE}") from None
+        raise RunFolderError(f"{path} is truncated or corrupt ({exc}); {hint}") from None
     if bad is not None:
-        raise RunFolderError(f"{path} is corrupt (bad CRC in {bad}); {REFUSE}")
+        raise RunFolderError(f"{path} is corrupt (bad CRC in {bad}); {hint}")
     missing = [m for m in members if m not in names]
     if missing:
-        raise RunFolderError(f"{path} is not a complete archive (no {missing[0]}); {REFUSE}")
+        raise RunFolderError(f"{path} is not a complete archive (no {missing[0]}); {hint}")
 
 
 def read_cnn_state(run: Path) -> dict[str, Any] | None:

@@ -607,6 +607,7 @@ def load_model_file(path: str | os.PathLike) -> tuple[keras.Model, dict[str, Any
             meta = {}
     from nao_tf.keras_objects import load_model
 
+    run_files.check_archive(path, ("config.json",), hint="train it again or restore the file")
     try:
         model = load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001  a corrupt/foreign file is a user error here

@@ -466,8 +466,10 @@ def load_lm(path: str | Path):
         raise RunFolderError(f"{vocab_path} is missing; the language model needs the vocabulary it was "
                              "trained with")
     from nao_tf.children.lm import RnnLanguageModel
+    from nao_tf.children.run_files import check_archive
     from nao_tf.keras_objects import load_model
 
+    check_archive(model_path, ("config.json",), hint="train it again or restore the file")
     try:
         model = load_model(model_path)
     except Exception as exc:  # noqa: BLE001  a truncated or foreign file is the user's, not a bug
