@@ -68,9 +68,11 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code (0 ok, 2 user error, 1 failure at run time)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug anywhere on the line (the hint says "run with --debug", and people append it at the end)
+    debug = "--debug" in argv or os.environ.get("NAO_TF_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
     parser = build_parser()
-    args = parser.parse_args(argv)
-    debug = bool(args.debug) or os.environ.get("NAO_TF_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    args = parser.parse_args([a for a in argv if a != "--debug"])
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows up here, inside the guard, not at interpreter exit

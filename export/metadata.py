@@ -103,8 +103,8 @@ class ExportMarker(_Strict):
     @field_validator("files")
     @classmethod
     def _plain_names(cls, files: dict[str, str]) -> dict[str, str]:
-        for name in files.values():  # names of files inside the export folder, never a path out of it
-            if not name or "/" in name or "\\" in name or name in (".", ".."):
+        for name in files.values():  # names inside the export folder ("." is the folder), never a path out of it
+            if not name or "/" in name or "\\" in name or name == "..":
                 raise ValueError(f"{name!r} is not a file name inside the export folder")
         return files
 

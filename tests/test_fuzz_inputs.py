@@ -229,6 +229,8 @@ def test_a_user_error_is_exit_2_and_a_debug_traceback_on_request(cli):
     assert code == 2
     code, out, err = cli("--debug", "arch", "validate", "1 2 3")
     assert code == 2 and "Traceback" in err and "ArchitectureError" in err
+    code, out, err = cli("arch", "validate", "1 2 3", "--debug")  # where the hint makes people put it
+    assert code == 2 and "Traceback" in err and "ArchitectureError" in err
 
 
 def test_broken_pipe_exits_quietly():
