@@ -90,3 +90,29 @@ def test_state_round_trip(trainer):
     trainer.set_state(state)
     assert trainer.score_pool([arch.values], x, y) == before
     assert all(np.array_equal(a, b) for a, b in zip(trainer.get_state(), state, strict=True))
+
+
+def test_decay_and_momentum_touch_only_what_the_step_used():
+    """With weight decay and Nesterov momentum, a step leaves every weight its architecture did not use
+    exactly as it was (the authors' optimizer skips parameters without a gradient): an architecture trained
+    earlier keeps its weights and its momentum does not carry them on while others train."""
+    tf.keras.utils.set_random_seed(2)
+    model = Supernet(layers=1, channels=4, num_classes=10)
+    trainer = SupernetTrainer(model, total_steps=10, weight_decay=0.1, momentum=0.9, image_shape=SHAPE)
+    x, y = _data(seed=4)
+    pools = [2, 3, 2, 2] * 4
+    first = NASNET_WS.make([0, 0, 1, 0] + pools + [0, 2, 1, 3] + pools)  # node 0: h0 sep3, h1 sep3
+    second = NASNET_WS.make([0, 1, 1, 1] + pools + [0, 2, 1, 3] + pools)  # node 0: h0 sep5, h1 sep5
+    step = [tf.constant(0.0), tf.constant([0, 1], tf.int32)]
+    trainer.train_step(x, y, tf.constant(first.values, tf.int32), *step)
+    cell = model.cells[0]
+    dw3, pw = cell.dw3.numpy().copy(), cell.pw.numpy().copy()
+    trainer.train_step(x, y, tf.constant(second.values, tf.int32), *step)
+    # the sep3 weights of node 0 (slots 0 and 8) and their pointwise rows (slot * 2 + 0) did not move
+    np.testing.assert_array_equal(cell.dw3.numpy(), dw3)
+    np.testing.assert_array_equal(cell.pw.numpy()[[0, 16]], pw[[0, 16]])
+    # the sep5 pointwise rows of the same slots did
+    assert not np.allclose(cell.pw.numpy()[[1, 17]], pw[[1, 17]])
+    # rows no architecture used keep their initial values through decay and momentum
+    unused = [r for r in range(pw.shape[0]) if r not in (0, 1, 16, 17)]
+    np.testing.assert_array_equal(cell.pw.numpy()[unused], pw[unused])

@@ -143,10 +143,11 @@ class WSCell(keras.layers.Layer):
         c, slots = self.channels, NODES * 2 * _INPUTS
         self.dw3 = self.add_weight(shape=(slots, 2, 3, 3, c, 1), initializer=_he(9), name="sep3_depthwise")
         self.dw5 = self.add_weight(shape=(slots, 2, 5, 5, c, 1), initializer=_he(25), name="sep5_depthwise")
-        # [slot, kernel (sep3, sep5), repeat]: pointwise kernels and batch-norm scale/offset
-        self.pw = self.add_weight(shape=(slots, 2, 2, 1, 1, c, c), initializer=_he(c), name="sep_pointwise")
-        self.gamma = self.add_weight(shape=(slots, 2, 2, c), initializer="ones", name="sep_gamma")
-        self.beta = self.add_weight(shape=(slots, 2, 2, c), initializer="zeros", name="sep_beta")
+        # row slot * 2 + kernel (0: sep3, 1: sep5), then [repeat]: pointwise kernels and batch-norm scale/offset,
+        # one row per op as the authors keep one module per op, so a row is trained only with its own op
+        self.pw = self.add_weight(shape=(slots * 2, 2, 1, 1, c, c), initializer=_he(c), name="sep_pointwise")
+        self.gamma = self.add_weight(shape=(slots * 2, 2, c), initializer="ones", name="sep_gamma")
+        self.beta = self.add_weight(shape=(slots * 2, 2, c), initializer="zeros", name="sep_beta")
         if self.reduction:
             # identity on h0/h1 in a reduction cell is a factorized reduce: slots (node * 2 + branch) * 2 + input
             half, fr = c // 2, NODES * 2 * 2
@@ -187,12 +188,28 @@ class WSCell(keras.layers.Layer):
             total = y if total is None else total + y
         return total
 
-    def _sep(self, x: tf.Tensor, slot: tf.Tensor, op: tf.Tensor, strided: tf.Tensor | None) -> tf.Tensor:
+    def _gather_weights(self, cell_arch: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The weights of the cell's ten branches, gathered once, outside the node loop.
+
+        One ``tf.gather`` per variable with ten distinct rows makes each gradient an ``IndexedSlices`` of
+        those rows: the optimizer then updates (and decays) only the rows this architecture used, instead of
+        a dense zero gradient over every input's weights.
+        """
+        in_ids, ops = cell_arch[0::2], cell_arch[1::2]
+        branch = tf.range(NODES * 2, dtype=tf.int32)
+        slot = branch * _INPUTS + in_ids
+        row = slot * 2 + tf.minimum(ops, 1)
+        w = {"dw3": tf.gather(self.dw3, slot), "dw5": tf.gather(self.dw5, slot), "pw": tf.gather(self.pw, row),
+             "gamma": tf.gather(self.gamma, row), "beta": tf.gather(self.beta, row)}
+        if self.reduction:
+            fr_slot = branch * 2 + tf.minimum(in_ids, 1)
+            w["fr"] = tuple(tf.gather(v, fr_slot) for v in self.fr)
+        return w
+
+    def _sep(self, x: tf.Tensor, w: dict[str, Any], b: tf.Tensor, op: tf.Tensor,
+             strided: tf.Tensor | None) -> tf.Tensor:
         """Separable conv 3x3 (op 0) or 5x5 (op 1), twice; stride 2 on the first if ``strided``."""
-        k = tf.minimum(op, 1)
-        dw3, dw5 = tf.gather(self.dw3, slot), tf.gather(self.dw5, slot)
-        pw = tf.gather(tf.gather(self.pw, slot), k)
-        gamma, beta = tf.gather(tf.gather(self.gamma, slot), k), tf.gather(tf.gather(self.beta, slot), k)
+        dw3, dw5, pw, gamma, beta = w["dw3"][b], w["dw5"][b], w["pw"][b], w["gamma"][b], w["beta"][b]
         for rep in (0, 1):
             x = tf.nn.relu(x)
 
@@ -208,30 +225,26 @@ class WSCell(keras.layers.Layer):
             x = _bn(tf.nn.conv2d(x, pw[rep], 1, "VALID"), gamma[rep], beta[rep])
         return x
 
-    def _cheap(self, x: tf.Tensor, op: tf.Tensor, stride: int, fr_slot: tf.Tensor | None) -> tf.Tensor:
-        """avg-pool 3x3 (op 2), max-pool 3x3 (op 3), identity (op 4; a factorized reduce at stride 2)."""
-        outs = [tf.nn.avg_pool2d(x, 3, stride, "SAME"),  # SAME excludes padding: count_include_pad=False
-                tf.nn.max_pool2d(x, 3, stride, "SAME")]
-        if stride == 1:
-            outs.append(x)
-        else:
-            k1, k2, g, b = (tf.gather(v, fr_slot) for v in self.fr)
-            outs.append(_factorized_reduce(x, k1, k2, g, b))
-        onehot = tf.one_hot(op - 2, 3, dtype=x.dtype)
-        return outs[0] * onehot[0] + outs[1] * onehot[1] + outs[2] * onehot[2]
+    def _cheap(self, x: tf.Tensor, op: tf.Tensor, stride: int, fr: tuple | None) -> tf.Tensor:
+        """avg-pool 3x3 (op 2), max-pool 3x3 (op 3), identity (op 4; a factorized reduce at stride 2); only
+        the chosen one runs."""
+        identity = (lambda: x) if stride == 1 else (lambda: _factorized_reduce(x, *fr))
+        return self._pick([tf.equal(op, 2), tf.equal(op, 3), tf.equal(op, 4)], [
+            lambda: tf.nn.avg_pool2d(x, 3, stride, "SAME"),  # SAME excludes padding: count_include_pad=False
+            lambda: tf.nn.max_pool2d(x, 3, stride, "SAME"),
+            identity])
 
-    def _branch(self, states: tf.TensorArray, k: tf.Tensor, side: int, in_id: tf.Tensor,
+    def _branch(self, states: tf.TensorArray, w: dict[str, Any], b: tf.Tensor, in_id: tf.Tensor,
                 op: tf.Tensor) -> tf.Tensor:
-        slot = (k * 2 + side) * _INPUTS + in_id
         x = states.read(in_id)
         if self.reduction:
             strided = in_id < 2  # ops on h0/h1 halve the size; nodes are already reduced
-            fr_slot = (k * 2 + side) * 2 + tf.minimum(in_id, 1)
-            sep = lambda: self._sep(x, slot, op, strided)  # noqa: E731
-            cheap = lambda: tf.cond(strided, lambda: self._cheap(x, op, 2, fr_slot),  # noqa: E731
+            fr = tuple(v[b] for v in w["fr"])
+            sep = lambda: self._sep(x, w, b, op, strided)  # noqa: E731
+            cheap = lambda: tf.cond(strided, lambda: self._cheap(x, op, 2, fr),  # noqa: E731
                                     lambda: self._cheap(x, op, 1, None))
         else:
-            sep = lambda: self._sep(x, slot, op, None)  # noqa: E731
+            sep = lambda: self._sep(x, w, b, op, None)  # noqa: E731
             cheap = lambda: self._cheap(x, op, 1, None)  # noqa: E731
         return self._pick([op < 2, op >= 2], [sep, cheap])
 
@@ -239,6 +252,7 @@ class WSCell(keras.layers.Layer):
              training: bool = False, drop_seed: tf.Tensor | None = None) -> tf.Tensor:
         h0 = s0 if self.pre0 is None else self.pre0(s0)
         h1 = s1 if self.pre1 is None else self.pre1(s1)
+        w = self._gather_weights(cell_arch)
         # all seven states in one list; in a reduction cell h0/h1 are twice the size of the nodes
         states = tf.TensorArray(h0.dtype, size=_INPUTS, dynamic_size=False, clear_after_read=False,
                                 infer_shape=False, element_shape=tf.TensorShape([None, None, None, self.channels]))
@@ -248,7 +262,7 @@ class WSCell(keras.layers.Layer):
             out = None
             for side in range(2):
                 base = 4 * k + 2 * side
-                y = self._branch(states, k, side, cell_arch[base], cell_arch[base + 1])
+                y = self._branch(states, w, 2 * k + side, cell_arch[base], cell_arch[base + 1])
                 if training and drop_keep is not None:
                     offset = tf.stack([0, 1000 * self.index + 2 * k + side])
                     y = _drop_path(y, drop_keep, drop_seed + offset)
@@ -352,11 +366,18 @@ class Supernet(keras.Model):
 
 @dataclass
 class SupernetTrainer:
-    """Compiled training / scoring steps for a ``Supernet`` (SGD momentum, cosine lr, L2, grad clip 5).
+    """Compiled training / scoring steps for a ``Supernet`` (SGD Nesterov momentum, cosine lr, weight decay,
+    gradient clipping at norm 5).
 
     ``train_step(images, labels, arch, progress, seed)`` trains one architecture on one batch; ``score(images,
     labels, arch)`` returns the accuracy of one architecture on one batch. Both are traced once per input
     signature and reused for every architecture.
+
+    The optimizer updates only what the step's architecture used, as the authors' PyTorch SGD skips
+    parameters without a gradient: the rows of the stacked per-input weights that were gathered (and got a
+    non-zero gradient) and the variables with any non-zero gradient. Momentum and weight decay of unused
+    weights stay put, so training one architecture neither erodes nor drags the weights of others, and a step
+    costs what the architecture costs, not what the whole supernet holds.
     """
 
     model: Supernet
@@ -372,12 +393,12 @@ class SupernetTrainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="supernet_step")
         alpha = self.lr_min / self.lr_max if self.lr_max else 0.0
         steps = max(1, int(self.total_steps))
-        schedule = keras.optimizers.schedules.CosineDecay(self.lr_max, steps, alpha=alpha)
-        self.optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=self.momentum, nesterov=True)
+        self.schedule = keras.optimizers.schedules.CosineDecay(self.lr_max, steps, alpha=alpha)
         h, w, c = self.image_shape
         dummy = np.zeros((2, h, w, c), np.float32)
         self.model((dummy, np.zeros(2 * CELL_LEN, np.int32)))  # build every weight
-        self.optimizer.build(self.model.trainable_variables)
+        self.momenta = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False, name="momentum")
+                        for v in self.model.trainable_variables]
         img_spec = tf.TensorSpec([None, h, w, c], tf.float32)
         lab_spec = tf.TensorSpec([None], tf.int32)
         arch_spec = tf.TensorSpec([2 * CELL_LEN], tf.int32)
@@ -386,19 +407,42 @@ class SupernetTrainer:
                                                tf.TensorSpec([2], tf.int32)])
         self.score = tf.function(self._score, input_signature=[img_spec, lab_spec, arch_spec])
 
+    def learning_rate(self) -> tf.Tensor:
+        return tf.cast(self.schedule(self.step), tf.float32)
+
+    def _apply(self, var: Any, momentum: tf.Variable, grad: Any, lr: tf.Tensor) -> None:
+        """One Nesterov momentum update with weight decay, of the rows (or the variable) that got gradient."""
+        mom = tf.constant(self.momentum, tf.float32)
+        if isinstance(grad, tf.IndexedSlices):
+            rows, seg = tf.unique(grad.indices)
+            values = tf.math.unsorted_segment_sum(grad.values, seg, tf.size(rows))
+            live = tf.reduce_any(tf.not_equal(tf.reshape(values, [tf.size(rows), -1]), 0.0), axis=1)
+            rows, values = tf.boolean_mask(rows, live), tf.boolean_mask(values, live)
+            values = values + self.weight_decay * tf.gather(var, rows)
+            tf.raw_ops.ResourceSparseApplyMomentum(var=var.handle, accum=momentum.handle, lr=lr, grad=values,
+                                                   indices=rows, momentum=mom, use_nesterov=True)
+            return
+
+        def update() -> tf.Tensor:
+            tf.raw_ops.ResourceApplyMomentum(var=var.handle, accum=momentum.handle, lr=lr,
+                                             grad=grad + self.weight_decay * var.value, momentum=mom,
+                                             use_nesterov=True)
+            return tf.constant(True)
+
+        tf.cond(tf.reduce_any(tf.not_equal(grad, 0.0)), update, lambda: tf.constant(False))
+
     def _train_step(self, images: tf.Tensor, labels: tf.Tensor, arch: tf.Tensor, progress: tf.Tensor,
                     seed: tf.Tensor):
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             logits = self.model((images, arch), training=True, progress=progress, seed=seed)
             ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-            l2 = tf.add_n([tf.nn.l2_loss(v) for v in variables])
-            loss = ce + self.weight_decay * l2
-        grads = tape.gradient(loss, variables)
-        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-                 for g, v in zip(grads, variables, strict=True)]
-        grads, _ = tf.clip_by_global_norm(grads, self.grad_clip)
-        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        grads = tape.gradient(ce, variables)
+        pairs = [(g, v, m) for g, v, m in zip(grads, variables, self.momenta, strict=True) if g is not None]
+        clipped, _ = tf.clip_by_global_norm([g for g, _, _ in pairs], self.grad_clip)
+        lr = self.learning_rate()
+        for g, (_, v, m) in zip(clipped, pairs, strict=True):
+            self._apply(v, m, g, lr)
         self.step.assign_add(1)
         return ce, _accuracy(logits, labels)
 
@@ -418,8 +462,8 @@ class SupernetTrainer:
         return out
 
     def state_variables(self) -> list[Any]:
-        """Every variable a resumed search needs: weights, optimizer slots and iteration, the step counter."""
-        return [*self.model.weights, *self.optimizer.variables, self.step]
+        """Every variable a resumed search needs: weights, momenta, the step counter (which sets the lr)."""
+        return [*self.model.weights, *self.momenta, self.step]
 
     def get_state(self) -> list[np.ndarray]:
         return [np.asarray(v.numpy()) for v in self.state_variables()]
