@@ -20,8 +20,8 @@ def register(sub: Any) -> None:
     parser = sub.add_parser("benchmark", help="measure speed and search quality; prints JSON")
     bench = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=type(parser))
     bench.required = True
-    for add in (_add_nb201, _add_controller, _add_controller_quality, _add_supernet, _add_child, _add_lm,
-                _add_export):
+    for add in (_add_nb201, _add_controller, _add_controller_quality, _add_supernet, _add_ws_ranking, _add_child,
+                _add_lm, _add_export):
         add(bench)
 
 
@@ -168,6 +168,42 @@ def _supernet(args: argparse.Namespace) -> int:
     return _print_json(benchmark_supernet(
         args.layers, args.channels, args.image_size, args.eval_images, args.batch, args.archs, args.steps,
         args.seed, tuple(args.mode) if args.mode else None))
+
+
+def _add_ws_ranking(bench: Any) -> None:
+    parser = bench.add_parser(
+        "ws-ranking", help="NAO-WS supernet ranking vs stand-alone training of random architectures (Kendall "
+                           "tau, Spearman rho, top-k overlap, the random-architecture accuracy distribution)")
+    parser.add_argument("--preset", default="default",
+                        help="search preset whose data, sizes, supernet budget and re-ranking recipe are used "
+                             "(default: default)")
+    parser.add_argument("--archs", type=int, default=24, help="random architectures K (default 24)")
+    parser.add_argument("--top-k", type=int, default=5, help="top-k overlap reported (default 5)")
+    parser.add_argument("--cache", default="runs/ws-ranking/standalone.json",
+                        help="JSON file of stand-alone accuracies, reused and extended by later runs "
+                             "(default runs/ws-ranking/standalone.json)")
+    parser.add_argument("--out", default="runs/ws-ranking",
+                        help="folder for ws-ranking.json and ws-ranking.png (default runs/ws-ranking)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a search setting of the preset, e.g. --set warmup_epochs=4 (repeatable; "
+                             "keys as in 'nao-tf search' flags, with underscores)")
+    parser.add_argument("--standalone-only", action="store_true",
+                        help="only train (and cache) the stand-alone networks and report their distribution")
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="seed of stand-alone training (default: the preset's search seed, as re-ranking)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _seed(parser, "seed of the random architectures and the supernet")
+    parser.set_defaults(func=_ws_ranking)
+
+
+def _ws_ranking(args: argparse.Namespace) -> int:
+    from nao_tf.benchmarks.ws_ranking import run_ws_ranking
+
+    progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    return _print_json(run_ws_ranking(
+        args.preset, archs=args.archs, top_k=args.top_k, seed=args.seed, train_seed=args.train_seed,
+        cache=args.cache, overrides=_key_values(args.overrides, "--set"), out_dir=args.out,
+        standalone_only=args.standalone_only, progress=progress))
 
 
 def _add_child(bench: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 
 ENVELOPE = {"benchmark", "settings", "machine", "results"}
-BENCHMARKS = ("nb201", "controller", "controller-quality", "supernet", "child", "lm", "export")
+BENCHMARKS = ("nb201", "controller", "controller-quality", "supernet", "ws-ranking", "child", "lm", "export")
 
 
 def _imports(path: Path) -> set[str]:
