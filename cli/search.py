@@ -45,8 +45,9 @@ def register_evaluator(name: str, entry: EvaluatorEntry) -> None:
 
 # ----- the table evaluator ---------------------------------------------------------------------------------------
 def _table_args(group: Any) -> None:
-    group.add_argument("--table", help="table evaluator: CSV(.gz) with 'cellstr' or 'arch' and metric columns "
-                                       "(e.g. ../shared/benchmarks/nb201/nb201_cifar10.csv.gz)")
+    group.add_argument("--table", help="table evaluator: a CSV (optionally .gz) with one row per architecture, a "
+                                       "'cellstr' (NAS-Bench-201 notation) or 'arch' column and one numeric "
+                                       "column per metric (e.g. cifar10-val, cifar10-test)")
     group.add_argument("--metric", default="cifar10-val", help="table column the search optimizes "
                                                                "(default cifar10-val)")
     group.add_argument("--report-metrics", default="cifar10-test",
@@ -60,8 +61,8 @@ def _table_build(args: argparse.Namespace) -> Any:
     from nao_tf.search.tabular import TableEvaluator
 
     if not args.table:
-        raise ConfigError("--table PATH is required with the table evaluator (a CSV such as "
-                          "../shared/benchmarks/nb201/nb201_cifar10.csv.gz)")
+        raise ConfigError("--table PATH is required with the table evaluator (a CSV, optionally .gz, with a "
+                          "'cellstr' or 'arch' column and one column per metric, e.g. cifar10-val)")
     reports = [m.strip() for m in (args.report_metrics or "").split(",") if m.strip()]
     return TableEvaluator(args.table, args.space or "nb201", args.metric, reports, args.mode)
 

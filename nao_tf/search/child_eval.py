@@ -1,4 +1,4 @@
-"""Full NAO on images (spec section 5): every architecture trains its own child network; score = the best
+"""Full NAO on images (docs/method.md section 5): every architecture trains its own child network; score = the best
 validation accuracy over its epochs.
 
 ``ChildTrainingEvaluator`` wraps ``nao_tf.children.train_cnn.train_child``. By default (``isolate``) each child
@@ -8,7 +8,7 @@ grow without bound; with one process per child the search process stays flat.
 
 Paper scale: N=3, F=32, 25 epochs, batch 128, cosine lr 0.024, drop-path keep 0.7, auxiliary head, 5000
 validation images (``--preset paper-full``); the CPU defaults are much smaller. ``max_params``
-(``--max-params``) bounds the child's parameters (spec section 6 counting, without the auxiliary head):
+(``--max-params``) bounds the child's parameters (docs/method.md section 6 counting, without the auxiliary head):
 architectures over it are never trained nor proposed.
 
 Each finished child is also appended to a journal (``children.json`` in the run folder, written atomically), so

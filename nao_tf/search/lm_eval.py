@@ -1,4 +1,5 @@
-"""Evaluators of RNN cells for the search loop (spec section 5): score = validation perplexity, lower is better.
+"""Evaluators of RNN cells for the search loop (docs/method.md section 5): score = validation perplexity,
+lower is better.
 
 * ``LmChildEvaluator`` (full NAO): every architecture trains its own small LM briefly (``LmTrainer``: the
   paper's recipe at a small size), score = best validation perplexity.

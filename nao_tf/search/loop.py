@@ -158,7 +158,7 @@ class NaoSettings:
 
 
 class NaoMethod(SearchMethod):
-    """Neural Architecture Optimization (NAO_SPEC.md section 5) on any evaluator.
+    """Neural Architecture Optimization (docs/method.md section 5) on any evaluator.
 
     The controller and its compiled functions are built once and re-initialized every round, so a benchmark
     that runs many searches pays for tracing once (pass the same ``ControllerCache``)."""

@@ -5,10 +5,10 @@ on the command line > the config file > the preset (``--preset``, or ``preset:``
 
 - ``default``: what bare ``nao-tf search`` runs: NAO-WS on the embedded Fashion-MNIST sample, small enough
   for a laptop CPU (about 10 minutes on 2 cores).
-- ``paper-ws``: NAO-WS at the paper's scale on CIFAR-10 (spec section 5: 600 seeds, N=3, F=20, 150 supernet
+- ``paper-ws``: NAO-WS at the paper's scale on CIFAR-10 (docs/method.md section 5: 600 seeds, N=3, F=20, 150 supernet
   epochs with a controller round every 30, batch 64, lr 0.025 -> 0.001 cosine, top 5 re-ranked by 10 epochs
   of stand-alone training).
-- ``paper-full``: full NAO on CIFAR-10 (spec section 5: each child N=3, F=32, 25 epochs, batch 128, cosine lr
+- ``paper-full``: full NAO on CIFAR-10 (docs/method.md section 5: each child N=3, F=32, 25 epochs, batch 128, cosine lr
   0.024, drop-path keep 0.7, auxiliary head, 45k/5k split; 600 initial, 300 new per round from the top 100).
 """
 
