@@ -41,20 +41,6 @@ def _ints(text: str, flag: str) -> list[int]:
         raise ConfigError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
-def _key_values(items: list[str], flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is read as JSON when it parses (numbers, booleans), else as a string."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
-        key, value = (part.strip() for part in item.split("=", 1))
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
 TABLE_HELP = ("NAS-Bench-201 table: CSV (optionally .gz), one row per cell, a 'cellstr' column "
               "('|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|') or 'arch' column, and numeric columns "
               "cifar10-val and cifar10-test")
@@ -69,8 +55,13 @@ def _add_nb201(bench: Any) -> None:
     p.add_argument("--seeds", type=positive_int, default=30, help="number of seeds (default 30)")
     _seed(p, "first seed")
     p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
-    p.add_argument("--population", type=positive_int, default=10, help="RE population (default 10)")
-    p.add_argument("--sample-size", type=positive_int, default=3, help="RE sample size (default 3)")
+    from nao_tf.search.config import EvolutionConfig
+
+    re_defaults = EvolutionConfig()  # the tree is the home of the RE defaults
+    p.add_argument("--population", type=positive_int, default=re_defaults.population,
+                   help=f"RE population (default {re_defaults.population})")
+    p.add_argument("--sample-size", type=positive_int, default=re_defaults.sample_size,
+                   help=f"RE sample size (default {re_defaults.sample_size})")
     p.add_argument("--workers", type=positive_int, default=1, help="processes running seeds in parallel (same results)")
     p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
     p.set_defaults(func=_nb201)
@@ -136,7 +127,9 @@ def _controller_quality(args: argparse.Namespace) -> int:
     from nao_tf.search.tabular import load_table
 
     load_table(args.table)
-    overrides = _key_values(args.controller_set, "--controller-set")
+    from nao_tf.search.config import parse_controller_set
+
+    overrides = parse_controller_set(args.controller_set)
     from nao_tf._tf import import_tf_quietly
 
     import_tf_quietly()
@@ -198,11 +191,12 @@ def _add_ws_ranking(bench: Any) -> None:
 
 def _ws_ranking(args: argparse.Namespace) -> int:
     from nao_tf.benchmarks.ws_ranking import run_ws_ranking
+    from nao_tf.search.config import parse_controller_set  # KEY=VALUE, parsed in one place
 
     progress = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
     return _print_json(run_ws_ranking(
         args.preset, archs=args.archs, top_k=args.top_k, seed=args.seed, train_seed=args.train_seed,
-        cache=args.cache, overrides=_key_values(args.overrides, "--set"), out_dir=args.out,
+        cache=args.cache, overrides=parse_controller_set(args.overrides, "--set"), out_dir=args.out,
         standalone_only=args.standalone_only, progress=progress))
 
 

@@ -79,10 +79,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _register_language_models() -> None:
     """Run folders of language models (kind ``lm``) report perplexity (``nao_tf.children.train_lm``)."""
-    from nao_tf.children import train_lm
+    from nao_tf.cli import lm
 
-    EVALUATORS["lm"] = train_lm.cli_evaluate
-    ARGUMENT_GROUPS.append(train_lm.add_lm_evaluate_arguments)
+    EVALUATORS["lm"] = lm.evaluate
+    ARGUMENT_GROUPS.append(lm.add_lm_evaluate_arguments)
 
 
 _register_language_models()

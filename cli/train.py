@@ -199,10 +199,10 @@ def _check_multi_worker_args(args: argparse.Namespace) -> None:
 
 def _register_language_models() -> None:
     """Architectures of the rnn space train as language models (``nao_tf.children.train_lm``)."""
-    from nao_tf.children import train_lm
+    from nao_tf.cli import lm
 
-    SPACE_TRAINERS["rnn"] = train_lm.cli_train
-    ARGUMENT_GROUPS.append(train_lm.add_lm_arguments)
+    SPACE_TRAINERS["rnn"] = lm.train
+    ARGUMENT_GROUPS.append(lm.add_lm_arguments)
 
 
 _register_language_models()

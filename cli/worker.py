@@ -42,6 +42,10 @@ def _run(args: argparse.Namespace) -> int:
     tuner_id = args.id or os.environ.get("KERASTUNER_TUNER_ID") or f"worker-{os.getpid()}"
     from nao_tf.search.oracle import run_worker
 
-    result = run_worker(host, chief_port, tuner_id, args.connect_timeout, quiet=args.quiet)
+    def on_trial(trial_id: str, arch: str, score: float) -> None:
+        if not args.quiet:
+            print(f"nao-tf worker {tuner_id}: trial {trial_id} {arch} -> {score:.4f}", flush=True)
+
+    result = run_worker(host, chief_port, tuner_id, args.connect_timeout, on_trial=on_trial)
     print(json.dumps(result))
     return 0

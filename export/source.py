@@ -139,8 +139,6 @@ def load_source(path: str | Path) -> Source:
     from nao_tf.children.lm import RnnLanguageModel
 
     if isinstance(model, RnnLanguageModel):
-        from nao_tf.export.lm import lm_source
-
         return lm_source(path, model_file, model, config)
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) == 1 and len(inputs[0].shape) == 4:
@@ -235,3 +233,26 @@ def _cnn_source(path: Path, model_file: Path, model: Any, config: dict[str, Any]
         "precision": "float32" + (f" (trained with {trained_policy})" if trained_policy else ""),
     })
     return Source("cnn", path, model_file, model, net, meta, input_shape=shape)
+
+
+def lm_source(path: Path, model_file: Path, model: Any, config: dict[str, Any]) -> Any:
+    """The LM branch of ``load_source``: the export metadata of a trained NAO language model."""
+    if model.shared:
+        raise ExportError(f"{model_file}: a weight-sharing search LM has no single architecture; export the LM "
+                          "that 'nao-tf train' trained for one cell")
+    vocab_file = model_file.parent / "vocab.txt"
+    meta = base_meta("lm", config, model.arch, "rnn")
+    meta.update({
+        "inputs": {"tokens": {"dtype": "int32", "shape": ["batch", "time"]},
+                   "state": {"dtype": "float32", "shape": ["batch", model.hidden]}},
+        "outputs": ["logits", "new_state"],
+        "vocab_size": int(model.vocab_size),
+        "hidden": int(model.hidden),
+        "state_shapes": {"state": ["batch", int(model.hidden)]},
+        "vocab_file": "vocab.txt" if vocab_file.is_file() else None,
+    })
+    source = Source("lm", path, model_file, model, model, meta, vocab_size=int(model.vocab_size),
+                    state_names=("state",), state_sizes=(int(model.hidden),))
+    if vocab_file.is_file():
+        source.extra["vocab_file"] = vocab_file
+    return source

@@ -109,17 +109,13 @@ def test_bad_input_is_one_line_and_leaves_no_run_folder(cli, table, tmp_path):
 
 
 def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkeypatch):
-    import nao_tf.search.loop as loop
+    from nao_tf.search import presets
 
-    real = loop.NaoSettings.preset
-
-    def tiny_preset(space_name, **overrides):
-        base = {"initial_pool": 6, "per_round": 4, "top_k": 5,
-                "controller": {"epochs": 3, "hidden_size": 16, "embedding_size": 8, "mlp_layers": 1,
-                               "mlp_hidden": 16, "jit_compile": False, "generate_jit": False}}
-        return real(space_name, **{**base, **overrides})
-
-    monkeypatch.setattr(loop.NaoSettings, "preset", staticmethod(tiny_preset))
+    tiny_preset = {"space": "nb201", "evaluator": {"kind": "table"},
+                   "method": {"nao": {"initial_pool": 6, "per_round": 4, "top_k": 5}},
+                   "controller": {"epochs": 3, "hidden_size": 16, "embedding_size": 8, "mlp_layers": 1,
+                                  "mlp_hidden": 16, "jit_compile": False, "generate_jit": False}}
+    monkeypatch.setitem(presets.PRESETS, "nb201", tiny_preset)
     code, out, err = cli("benchmark", "nb201", "--table", table, "--budgets", "6,12", "--seeds", 2,
                          "--out", tmp_path / "bench", "--quiet")
     assert code == 0, err

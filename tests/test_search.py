@@ -10,15 +10,27 @@ import numpy as np
 import pytest
 
 from nao_tf.errors import ConfigError, DataError
-from nao_tf.search.baselines import RandomSearch, RegularizedEvolution, make_method
+from nao_tf.search.config import NaoConfig, resolve
 from nao_tf.search.evaluator import Evaluation, Evaluator
-from nao_tf.search.loop import NaoMethod, NaoSettings, Search
+from nao_tf.search.evolution import RegularizedEvolution
+from nao_tf.search.loop import Search
+from nao_tf.search.nao import NaoMethod
+from nao_tf.search.random_search import RandomSearch
+from nao_tf.search.registry import build_method
 from nao_tf.search.tabular import TableEvaluator
 from nao_tf.spaces import NB201
 
 TINY_CONTROLLER = {"embedding_size": 8, "hidden_size": 16, "mlp_layers": 1, "mlp_hidden": 16, "epochs": 4,
                    "batch_size": 32, "jit_compile": False, "generate_jit": False, "etas_per_call": 5}
 TINY_NAO = {"initial_pool": 8, "per_round": 4, "top_k": 6, "controller": TINY_CONTROLLER}
+
+
+def make_method(name, nao_settings=None):
+    """A method from the configuration tree (the nb201 preset plus ``nao_settings``), through the registry."""
+    nao = dict(nao_settings or {})
+    controller = nao.pop("controller", {})
+    return build_method(resolve(preset="nb201", overrides={"method": {"name": name, "nao": nao},
+                                                           "controller": controller}))
 
 
 def _synthetic_value(values):
@@ -83,7 +95,7 @@ def test_regularized_evolution_mutates_population_members(evaluator):
 
 
 def test_nao_search_toy(evaluator):
-    method = NaoMethod(NaoSettings(**TINY_NAO))
+    method = NaoMethod(NaoConfig(**{k: v for k, v in TINY_NAO.items() if k != "controller"}), TINY_CONTROLLER)
     result = Search(method, evaluator, 20, seed=0).run()
     assert len({e.arch for e in result.history}) == 20
     assert [r["step"] for r in method.log] == [1, 2, 3]
@@ -180,7 +192,7 @@ class _Counting(Evaluator):
     def report(self, evaluation):
         return self.inner.report(evaluation)
 
-    def load_state(self, run_dir):
+    def attach_run_dir(self, run_dir):
         self.first_len = len(json.loads((run_dir / "evaluations.json").read_text()))
 
 

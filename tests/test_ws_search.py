@@ -46,7 +46,7 @@ def test_ws_search_end_to_end_with_max_params(tmp_path, capsys):
     snapshot = json.loads(sorted(run.glob("supernet-*.json"))[-1].read_text())
     assert snapshot["completed_rounds"] == 2 and snapshot["rescored"] == 4
     config = json.loads((run / "config.json").read_text())
-    assert config["evaluator"]["name"] == "ws" and config["evaluator"]["max_params"] == limit
+    assert config["evaluator"]["kind"] == "ws" and config["evaluator"]["max_params"] == limit
     # the answer can be trained as is
     from nao_tf.architectures import resolve
 
@@ -85,28 +85,21 @@ def test_config_file_keys_are_checked(tmp_path, capsys):
 
 
 def test_config_file_and_preset_precedence():
-    import argparse
+    from nao_tf.search.config import resolve
 
-    from nao_tf.cli.main import build_parser
-    from nao_tf.search.image_search import settings_from_args
-
-    parser = build_parser()
-    args = parser.parse_args(["search", "--preset", "paper-ws", "--channels", "12"])
-    s = settings_from_args(args)
-    assert s["preset"] == "paper-ws" and s["layers"] == 3 and s["channels"] == 12 and s["dataset"] == "cifar10"
-    assert isinstance(args, argparse.Namespace)
+    s = resolve(overrides={"--preset": "paper-ws", "--channels": "12"})
+    assert s.preset == "paper-ws" and s.evaluator.layers == 3 and s.evaluator.channels == 12
+    assert s.data.dataset == "cifar10"
 
 
 def test_config_file_sets_values(tmp_path):
-    from nao_tf.cli.main import build_parser
-    from nao_tf.search.image_search import settings_from_args
+    from nao_tf.search.config import resolve
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("preset: paper-full\nchild-epochs: 2\nmax_params: 123456\nlayers: 2\n")
-    args = build_parser().parse_args(["search", "--config", str(cfg), "--layers", "1"])
-    s = settings_from_args(args)
-    assert s["evaluator"] == "child" and s["space"] == "nasnet-full" and s["child_epochs"] == 2
-    assert s["max_params"] == 123456 and s["layers"] == 1  # flags beat the file
+    s = resolve(config_file=cfg, overrides={"--layers": "1"})
+    assert s.evaluator.kind == "child" and s.space == "nasnet-full" and s.evaluator.epochs == 2
+    assert s.evaluator.max_params == 123456 and s.evaluator.layers == 1  # flags beat the file
 
 
 def test_resume_refuses_folders_of_other_spaces_or_no_run(tmp_path, capsys):
@@ -116,8 +109,7 @@ def test_resume_refuses_folders_of_other_spaces_or_no_run(tmp_path, capsys):
     run.mkdir()
     (run / "config.json").write_text(json.dumps({
         "space": "nasnet-full", "budget": 4, "seed": 0, "method": {"name": "nao"},
-        "evaluator": {"name": "ws", "dataset": "embedded", "valid_size": 200, "eval_images": 100},
-        "image_search": {"method": "nao", "evaluator": "ws"}}))
+        "evaluator": {"kind": "ws", "valid_size": 200, "eval_images": 100}, "data": {"dataset": "embedded"}}))
     assert main(["search", "--resume", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "searched 'nasnet-full', not 'nasnet-ws'" in err[0], err
+    assert len(err) == 1 and "searches nasnet-ws, not 'nasnet-full'" in err[0] and "config.json" in err[0], err

@@ -39,7 +39,8 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
     mean and standard error), into ``out_dir`` if given. ``progress(line)`` is called after each seed.
     ``workers`` > 1 runs seeds in that many processes (same results: every search is a function of its seed
     only)."""
-    from nao_tf.search.baselines import METHODS
+    from nao_tf.search.config import METHOD_NAMES as METHODS
+    from nao_tf.search.config import resolve
     from nao_tf.search.tabular import TableEvaluator
 
     budgets = sorted({int(b) for b in budgets})
@@ -57,8 +58,16 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), bu
     q_max = budgets[-1]
     curves: dict[str, list[list[float]]] = {m: [] for m in methods}
     seconds: dict[str, float] = {m: 0.0 for m in methods}
-    job = {"table": str(table), "methods": list(methods), "q_max": q_max, "nao_settings": nao_settings,
-           "population": population, "sample_size": sample_size, "metric": metric, "report_metric": report_metric}
+    # one configuration tree (the nb201 preset) for every search; per seed and method only these two change
+    nao = dict(nao_settings or {})
+    tree: dict[str, Any] = {"table": str(table), "metric": metric, "report-metrics": report_metric, "budget": q_max,
+                            "method": {"re": {"population": population, "sample_size": sample_size}}}
+    if "controller" in nao:
+        tree["controller"] = nao.pop("controller")
+    tree["method"]["nao"] = nao
+    base = resolve(preset="nb201", overrides=tree)
+    job = {"table": str(table), "methods": list(methods), "q_max": q_max, "config": base.to_json(),
+           "metric": metric, "report_metric": report_metric}
     seed_list = list(range(first_seed, first_seed + seeds))
     if workers > 1:
         import multiprocessing
@@ -124,8 +133,10 @@ _WORKER: dict[str, Any] = {}
 
 def _run_seed(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
     """All methods on one seed (in this process; the evaluator and controller are cached per process)."""
-    from nao_tf.search.baselines import make_method
-    from nao_tf.search.loop import ControllerCache, Search
+    from nao_tf.search.config import SearchConfig
+    from nao_tf.search.loop import Search
+    from nao_tf.search.nao import ControllerCache
+    from nao_tf.search.registry import build_method
     from nao_tf.search.tabular import TableEvaluator
 
     job, seed = item
@@ -135,14 +146,15 @@ def _run_seed(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
     evaluator, q_max = _WORKER["evaluator"], job["q_max"]
     out: dict[str, Any] = {"curves": {}, "seconds": {}, "nao_config": None}
     for m in job["methods"]:
-        method = make_method(m, "nb201", job["nao_settings"], job["population"], job["sample_size"],
-                             cache=_WORKER["cache"])
+        config = SearchConfig.model_validate({**job["config"], "seed": seed,
+                                              "method": {**job["config"]["method"], "name": m}})
+        method = build_method(config, cache=_WORKER["cache"])
         start = time.perf_counter()
         search = Search(method, evaluator, q_max, seed)
         search.run()
         out["seconds"][m] = time.perf_counter() - start
         if m == "nao":
-            out["nao_config"] = method.config()
+            out["nao_config"] = method.describe()
         idx = search.best_index_so_far()
         tests = [float(search.history[i].metadata[job["report_metric"]]) for i in idx]
         tests += [tests[-1]] * (q_max - len(tests))  # a space that ran out keeps its final answer

@@ -37,25 +37,27 @@ STANDIN_STREAM = 9302  # random architectures standing in for NAO's proposals wh
 
 
 def preset_settings(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The complete settings of an image search with ``preset`` (plus ``overrides``), as ``nao-tf search``
-    would resolve them."""
-    from nao_tf.search.image_search import BUILTIN, FLAGS
-    from nao_tf.search.presets import PRESETS, merge
+    """The settings of an image search with ``preset`` (plus ``overrides``, keyed by the long flag names of
+    ``nao-tf search``), resolved by the search's own configuration tree, as flat values; ``config`` holds
+    the whole tree (``nao_tf.search.config``)."""
+    from nao_tf.search.config import flag_specs, resolve
 
-    known = {"seed"} | set(BUILTIN) | {k for p in PRESETS.values() for k in p} | {
-        kw.get("dest", flag.lstrip("-").replace("-", "_")) for flag, kw in FLAGS}
-    unknown = sorted(set(overrides or {}) - known)
+    names = {s.flag.lstrip("-").replace("-", "_") for s in flag_specs()}
+    unknown = sorted(set(overrides or {}) - names)
     if unknown:
-        raise ConfigError(f"unknown search setting {unknown[0]!r}; valid keys: {', '.join(sorted(known))}")
-    settings = merge(dict(overrides or {}), {}, preset)
-    for key, value in BUILTIN.items():
-        if settings.get(key) is None:
-            settings[key] = value
-    if settings.get("evaluator") != "ws":
+        raise ConfigError(f"unknown search setting {unknown[0]!r}; valid keys: {', '.join(sorted(names))}")
+    config = resolve(preset=preset, overrides={f"--{k.replace('_', '-')}": v for k, v in (overrides or {}).items()})
+    if config.evaluator.kind != "ws":
         raise ConfigError(f"preset {preset!r} does not search with weight sharing (evaluator "
-                          f"{settings.get('evaluator')!r}); ws-ranking needs a ws preset")
-    settings.setdefault("seed", 0)
-    return settings
+                          f"{config.evaluator.kind!r}); ws-ranking needs a ws preset")
+    ev, nao = config.evaluator, config.method.nao
+    return {"preset": preset, "evaluator": "ws", "space": config.space, "seed": config.seed,
+            "dataset": config.data.dataset, "data_dir": config.data.data_dir, "budget": config.budget,
+            "initial_pool": nao.initial_pool, "per_round": nao.per_round, "layers": ev.layers,
+            "channels": ev.channels, "batch_size": ev.batch_size, "valid_size": ev.valid_size,
+            "rerank_epochs": ev.rerank_epochs, "rerank_layers": ev.rerank_layers,
+            "rerank_channels": ev.rerank_channels, "ws_lr": ev.lr, "child_steps": ev.rerank_steps,
+            "max_params": ev.max_params, "config": config.to_json()}
 
 
 def recipe(settings: dict[str, Any]) -> dict[str, Any]:
@@ -145,10 +147,12 @@ def train_standalone(archs: list[Any], settings: dict[str, Any], cache: Standalo
 def shared_scores(archs: list[Any], settings: dict[str, Any], seed: int,
                   progress: Callable[[str], Any] | None = None) -> tuple[list[float], dict[str, Any]]:
     """Train a supernet as the preset's search would (random stand-ins for NAO's proposals), then score."""
-    from nao_tf.search.image_search import _rounds, build_evaluator
+    from nao_tf.search.config import SearchConfig
+    from nao_tf.search.registry import build_evaluator
 
-    evaluator = build_evaluator(settings)
-    rounds = _rounds(settings)
+    config = SearchConfig.model_validate(settings["config"])
+    evaluator = build_evaluator(config)
+    rounds = config.planned_rounds()
     first, per = int(settings["initial_pool"]), int(settings["per_round"])
     standins = random_architectures(settings, first + per * (rounds - 1), seed, STANDIN_STREAM,
                                     evaluator.allowed)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nao_tf.data.images import DATASETS, ImageData
+from nao_tf.data.image_data import DATASETS, ImageData
 from nao_tf.errors import DataError
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files; the default without a data dir.

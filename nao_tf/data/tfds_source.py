@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nao_tf.data.images import DATASETS, ImageData
+from nao_tf.data.image_data import DATASETS, ImageData
 from nao_tf.errors import DataError
 
 

@@ -18,12 +18,15 @@ a search killed in the middle of a round retrains none of the children it alread
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from nao_tf.errors import ConfigError, RunFolderError
 from nao_tf.runio import atomic_write_json, read_json
+from nao_tf.search.config import ChildConfig
 from nao_tf.search.evaluator import Evaluation, Evaluator
 from nao_tf.search.weight_sharing import ImageSplit, ParamBudget
 from nao_tf.spaces import Architecture, get_space
@@ -36,32 +39,21 @@ class ChildTrainingEvaluator(Evaluator):
 
     name = "child"
 
-    def __init__(self, space: str = "nasnet-full", dataset: str = "embedded", data_dir: str | None = None, *,
-                 layers: int = 1, channels: int = 8, epochs: int = 1, batch_size: int = 64, lr: float = 0.024,
-                 weight_decay: float = 3e-4, drop_path_keep: float = 1.0, aux_head: bool = False,
-                 valid_size: int = 1000, steps_per_epoch: int | None = None, seed: int = 0,
-                 max_params: int | None = None, cutout: int = 0, isolate: bool = True) -> None:
+    def __init__(self, settings: ChildConfig | None = None, space: str = "nasnet-full", dataset: str = "embedded",
+                 data_dir: str | None = None, seed: int = 0) -> None:
         super().__init__(get_space(space), "max")
         if not self.space.name.startswith("nasnet"):
             raise ConfigError(f"the child evaluator trains CNN cells (nasnet-ws or nasnet-full), not "
                               f"{self.space.name!r}")
-        for name, value in (("layers", layers), ("channels", channels), ("epochs", epochs),
-                            ("batch_size", batch_size)):
-            if int(value) < 1:
-                raise ConfigError(f"child {name} must be >= 1, got {value}")
-        self.dataset, self.data_dir = dataset, data_dir
-        self.layers, self.channels, self.epochs = int(layers), int(channels), int(epochs)
-        self.batch_size, self.lr, self.weight_decay = int(batch_size), float(lr), float(weight_decay)
-        self.drop_path_keep, self.aux_head = float(drop_path_keep), bool(aux_head)
-        self.valid_size, self.steps_per_epoch, self.seed = int(valid_size), steps_per_epoch, int(seed)
-        self.cutout = int(cutout)
-        self.isolate = bool(isolate)
-        self.split = ImageSplit(dataset, data_dir, self.valid_size, self.seed)
-        self.budget = ParamBudget(max_params, self.layers, self.channels, self.split.num_classes,
+        self.settings = cfg = settings or ChildConfig()
+        self.dataset, self.data_dir, self.seed = dataset, data_dir, int(seed)
+        self.layers, self.channels, self.epochs = cfg.layers, cfg.channels, cfg.epochs
+        self.isolate = cfg.isolate
+        self.split = ImageSplit(dataset, data_dir, cfg.valid_size, self.seed)
+        self.budget = ParamBudget(cfg.max_params, self.layers, self.channels, self.split.num_classes,
                                   self.split.shape[-1])
         self.journal_dir: Path | None = None
         self.journal: dict[str, dict[str, Any]] = {}
-        self.progress: Callable[[str, int], Any] | None = None
 
     def allowed(self, arch: Architecture) -> bool | str:
         return self.budget.allowed(arch)
@@ -83,10 +75,11 @@ class ChildTrainingEvaluator(Evaluator):
         key = arch.integers
         if key not in self.journal:
             started = time.perf_counter()
-            kwargs = {"epochs": self.epochs, "layers": self.layers, "channels": self.channels,
-                      "batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay,
-                      "drop_path_keep": self.drop_path_keep, "aux_head": self.aux_head, "cutout": self.cutout,
-                      "valid_size": self.valid_size, "seed": self.seed, "steps_per_epoch": self.steps_per_epoch}
+            cfg = self.settings
+            kwargs = {"epochs": cfg.epochs, "layers": cfg.layers, "channels": cfg.channels,
+                      "batch_size": cfg.batch_size, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
+                      "drop_path_keep": cfg.drop_path_keep, "aux_head": cfg.aux_head, "cutout": cfg.cutout,
+                      "valid_size": cfg.valid_size, "seed": self.seed, "steps_per_epoch": cfg.steps_per_epoch}
             if self.isolate:
                 out = train_isolated(key, self.dataset, self.data_dir, kwargs)
             else:
@@ -103,33 +96,29 @@ class ChildTrainingEvaluator(Evaluator):
         return Evaluation(arch, rec["valid_accuracy"], {k: v for k, v in rec.items() if k != "integers"})
 
     def evaluate(self, archs: Sequence[Architecture]) -> list[Evaluation]:
-        bar = self.progress("child training", len(archs)) if self.progress else None
+        bar = self.bar("child training", len(archs))
         out = []
         for a in archs:
             out.append(self.train_one(a))
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         return out
 
-    def load_state(self, run_dir: Path) -> None:
-        self.attach_run_dir(run_dir)
-
     def config(self) -> dict[str, Any]:
+        """What a worker needs to rebuild this evaluator (``from_config``): the settings tree and the data."""
         return {**super().config(), "metric": "valid_accuracy (best epoch)", "dataset": self.split.data.name,
-                "data_dir": self.data_dir, "layers": self.layers, "channels": self.channels,
-                "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                "weight_decay": self.weight_decay, "drop_path_keep": self.drop_path_keep,
-                "aux_head": self.aux_head, "valid_size": self.valid_size, "steps_per_epoch": self.steps_per_epoch,
-                "seed": self.seed, "cutout": self.cutout, "isolate": self.isolate, **self.budget.config()}
+                "data_dir": self.data_dir, "seed": self.seed, **self.budget.config(),
+                "settings": self.settings.model_dump(mode="json")}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any], data_dir: str | None = None) -> ChildTrainingEvaluator:
-        keys = ("layers", "channels", "epochs", "batch_size", "lr", "weight_decay", "drop_path_keep", "aux_head",
-                "valid_size", "steps_per_epoch", "seed", "max_params", "cutout", "isolate")
-        return cls(cfg.get("space", "nasnet-full"), cfg.get("dataset", "embedded"),
-                   data_dir or cfg.get("data_dir"), **{k: cfg[k] for k in keys if k in cfg})
+        """The evaluator ``config()`` describes (on a ``nao-tf worker``); ``data_dir`` overrides the chief's."""
+        try:
+            settings = ChildConfig.model_validate(cfg["settings"])
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ConfigError(f"the chief sent evaluator settings this nao-tf cannot read: {exc}") from None
+        return cls(settings, cfg.get("space", "nasnet-full"), cfg.get("dataset", "embedded"),
+                   data_dir or cfg.get("data_dir"), int(cfg.get("seed", 0)))
 
 
 def _child_entry(arch_text: str, dataset: str, data_dir: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:

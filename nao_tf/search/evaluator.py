@@ -12,9 +12,16 @@ child networks, or scoring with a weight-sharing supernet. The search loop only 
   allowed. Disallowed architectures are never proposed nor evaluated.
 - ``begin_round(round_index, pool)``: called by the driver before each batch is scored, with the batch;
   weight-sharing evaluators train their supernet here. ``end_round(round_index, evaluations)`` after.
-- ``save_state(run_dir)`` / ``load_state(run_dir)``: everything needed to resume (e.g. supernet weights);
-  called after every completed step and on ``--resume``.
-- ``config()``: JSON-able description (goes into the run folder's ``config.json``).
+- ``get_state() -> dict`` / ``set_state(state)``: everything needed to resume (e.g. supernet weights), the one
+  resume protocol of searches, methods and evaluators (as keras-tuner's ``Stateful``). The dict is JSON-able
+  except for the optional key ``"arrays"`` (a list of NumPy arrays), which the run folder stores in a ``.npz``
+  next to the JSON. ``get_state`` is called after every completed step, ``set_state`` on ``--resume`` with the
+  state of the last completed step. An evaluator that keeps no state returns ``{}``.
+- ``attach_run_dir(run_dir)``: where to keep work journals written in the middle of a step (trained children,
+  re-ranked networks), so a killed search redoes none of that work; not state (a journal is a cache keyed by
+  architecture).
+- ``config()``: JSON-able description of what the evaluator measures (sent to workers; written into reports).
+- ``progress``: ``(phase, total) -> bar`` (with ``update(n)`` / ``close()``) supplied by the caller, or None.
 - ``report(evaluation) -> dict``: extra fields for ``best.json`` (e.g. test accuracy, regret).
 """
 
@@ -55,6 +62,14 @@ class Evaluation:
             raise RunFolderError(f"malformed evaluation record {str(data)[:80]!r}: {exc}") from None
 
 
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class Evaluator(abc.ABC):
     """Base class of everything that scores architectures (see the module docstring for the contract)."""
 
@@ -92,13 +107,24 @@ class Evaluator(abc.ABC):
         """Hook after a batch is scored."""
         return None
 
-    def save_state(self, run_dir: Path) -> None:
-        """Persist what ``load_state`` needs to resume (atomically); stateless evaluators do nothing."""
+    progress: Any = None  # (phase, total) -> bar with update(n) / close(), supplied by the caller
+
+    def get_state(self) -> dict[str, Any]:
+        """What ``set_state`` needs to resume after the last completed step (see the module docstring)."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``get_state`` returned."""
         return None
 
-    def load_state(self, run_dir: Path) -> None:
-        """Restore what ``save_state`` wrote."""
+    def attach_run_dir(self, run_dir: Path) -> None:
+        """Keep mid-step work journals in ``run_dir`` (and read the ones already there)."""
         return None
+
+    def bar(self, phase: str, total: int) -> Any:
+        """A progress bar from ``progress`` (a do-nothing one when there is none)."""
+        bar = self.progress(phase, total) if self.progress is not None else None
+        return bar if bar is not None else _NoBar()
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "space": self.space.name, "mode": self.mode}

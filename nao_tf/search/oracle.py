@@ -47,7 +47,7 @@ def _keras_tuner() -> Any:
 def make_oracle(trial_timeout: float = 60.0) -> Any:
     """A ``NaoOracle`` instance (the class is defined lazily: keras-tuner imports TensorFlow)."""
     kt = _keras_tuner()
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     class NaoOracle(kt.Oracle):
         """Hands out queued architectures as trials; collects their ``val_accuracy``."""
@@ -184,24 +184,33 @@ class ChiefEvaluator(Evaluator):
     def config(self) -> dict[str, Any]:
         return self.inner.config()
 
+    def attach_run_dir(self, run_dir: Path) -> None:
+        self.inner.attach_run_dir(run_dir)
+
+    def get_state(self) -> dict[str, Any]:
+        return self.inner.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.inner.set_state(state)
+
+    def report(self, evaluation: Evaluation) -> dict[str, Any]:
+        return self.inner.report(evaluation)
+
     def evaluate(self, archs: Sequence[Architecture]) -> list[Evaluation]:
         journal = getattr(self.inner, "journal", {})
         keys = [a.integers for a in archs]
         todo = [k for k in keys if k not in journal]
         self.oracle.submit(todo)
-        bar = self.progress("child training (workers)", len(archs)) if self.progress else None
+        bar = self.bar("child training (workers)", len(archs))
         done = len(keys) - len(todo)
-        if bar is not None:
-            bar.update(done)
+        bar.update(done)
         while done < len(keys):
             now_done = len(keys) - len(todo) + self.oracle.wait(todo)
             if now_done > done:
                 self._journal(todo)
-                if bar is not None:
-                    bar.update(now_done - done)
+                bar.update(now_done - done)
                 done = now_done
-        if bar is not None:
-            bar.close()
+        bar.close()
         self._journal(todo)
         out = []
         for arch, key in zip(archs, keys, strict=True):
@@ -258,8 +267,9 @@ def check_reachable(host: str, port: int, timeout: float) -> None:
 
 
 def run_worker(host: str, port: int, tuner_id: str, connect_timeout: float = 30.0,
-               directory: str | None = None, quiet: bool = False) -> dict[str, Any]:
-    """Train trials from the chief until it says stop; returns ``{"trials": n, "tuner_id": ...}``."""
+               directory: str | None = None, on_trial: Any = None) -> dict[str, Any]:
+    """Train trials from the chief until it says stop; returns ``{"trials": n, "tuner_id": ...}``.
+    ``on_trial(trial_id, arch, score)`` is called after every finished trial (the CLI prints a line)."""
     import tempfile
 
     os.environ["KERASTUNER_ORACLE_IP"] = host
@@ -270,8 +280,8 @@ def run_worker(host: str, port: int, tuner_id: str, connect_timeout: float = 30.
     check_reachable(host, port, connect_timeout)
     kt = _keras_tuner()
     import grpc
-    from keras_tuner.src.distribute import oracle_client
-    from keras_tuner.src.engine import base_tuner
+    from keras_tuner.engine import base_tuner
+    from keras_tuner.src.distribute import oracle_client  # no public name for the client's gRPC timeout
 
     oracle_client.TIMEOUT = max(60, int(connect_timeout))  # a chief that vanished: fail, do not hang an hour
     evaluators: dict[str, Any] = {}
@@ -297,9 +307,8 @@ def run_worker(host: str, port: int, tuner_id: str, connect_timeout: float = 30.
             finally:
                 stop.set()
             count["trials"] += 1
-            if not quiet:
-                print(f"nao-tf worker {tuner_id}: trial {trial.trial_id} {values['arch']} -> "
-                      f"{ev.score:.4f}", flush=True)
+            if on_trial is not None:
+                on_trial(trial.trial_id, values["arch"], float(ev.score))
             out = {OBJECTIVE: float(ev.score)}
             for name in ("params", "seconds", "final_valid_accuracy"):
                 if isinstance(ev.metadata.get(name), int | float):

@@ -55,8 +55,8 @@ def load_table(path: str | os.PathLike, space: SearchSpace | str = "nb201",
     sp = get_space(space)
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"table file {str(p)!r} does not exist; pass --table PATH to a CSV table (optionally "
-                        ".gz) with a 'cellstr' or 'arch' column and one column per metric")
+        raise DataError(f"table file {str(p)!r} does not exist; pass --table PATH to a CSV table "
+                        "in the NAS-Bench-201 table format (see docs/configuration.md)")
     stat = p.stat()
     key = (str(p.resolve()), stat.st_mtime, stat.st_size, sp.name)
     table = _CACHE.get(key)

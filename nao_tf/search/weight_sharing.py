@@ -1,4 +1,4 @@
-"""NAO-WS on images (docs/method.md section 5): one supernet scores every architecture of the ``nasnet-ws`` space.
+"""NAO-WS on images (spec section 5): one supernet scores every architecture of the ``nasnet-ws`` space.
 
 ``WeightSharingEvaluator``:
 
@@ -10,27 +10,28 @@
   pruning and the re-ranking, as the authors re-score the whole pool every round.
 - ``evaluate(archs)``: accuracy of each architecture on ONE validation batch (``eval_images`` images held out
   of the training set) with the shared weights.
-- ``rerank(evaluations, top)``: after the search, the ``top`` best by shared-weight score are trained
+- ``rerank(evaluations)``: after the search, the ``top`` best by shared-weight score are trained
   stand-alone for ``rerank_epochs`` (``nao_tf.children.train_cnn.train_child``); the best stand-alone
   validation accuracy wins.
 - ``allowed(arch)``: ``max_params`` bounds the parameters of the stand-alone network (``params_layers`` x
-  ``params_channels``, docs/method.md section 6 counting); architectures over it are never evaluated nor proposed.
-- ``save_state`` / ``load_state``: supernet weights, optimizer, pool, data order and random state, one
-  snapshot per completed round, so ``--resume`` after a kill continues exactly like an uninterrupted run.
+  ``params_channels``, spec section 6 counting); architectures over it are never evaluated nor proposed.
+- ``get_state`` / ``set_state``: supernet weights, optimizer, pool, data order and random state; the run folder
+  keeps one snapshot per completed round, so ``--resume`` after a kill continues exactly like an uninterrupted
+  run.
 """
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nao_tf.errors import ConfigError, RunFolderError
-from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_json
+from nao_tf.runio import atomic_write_json, read_json
+from nao_tf.search.config import WsConfig
 from nao_tf.search.evaluator import Evaluation, Evaluator
 from nao_tf.spaces import Architecture, get_space
 
@@ -65,7 +66,7 @@ class ImageSplit:
 
 
 class ParamBudget:
-    """``max_params`` on the stand-alone network of ``layers`` x ``channels`` (docs/method.md section 6 counting)."""
+    """``max_params`` on the stand-alone network of ``layers`` x ``channels`` (spec section 6 counting)."""
 
     def __init__(self, max_params: int | None, layers: int, channels: int, num_classes: int,
                  input_channels: int) -> None:
@@ -98,53 +99,38 @@ class ParamBudget:
 
 
 class WeightSharingEvaluator(Evaluator):
-    """NAO-WS evaluator on images (see the module docstring); score = shared-weight validation accuracy."""
+    """NAO-WS evaluator on images (see the module docstring); score = shared-weight validation accuracy.
+
+    Every setting comes from ``settings`` (``nao_tf.search.config.WsConfig``, where the defaults live);
+    ``planned_rounds`` sizes the cosine learning-rate schedule (``SearchConfig.planned_rounds``)."""
 
     name = "ws"
+    state_prefix = STATE_PREFIX
 
-    def __init__(self, dataset: str = "embedded", data_dir: str | None = None, *, layers: int = 1,
-                 channels: int = 8, batch_size: int = 64, warmup_epochs: float = 1.0,
-                 epochs_per_round: float = 1.0, planned_rounds: int = 4, eval_images: int = 500,
-                 valid_size: int = 1000, pool_size: int = 0, lr_max: float = 0.025, lr_min: float = 0.001,
-                 weight_decay: float = 3e-4, grad_clip: float = 5.0, drop_path_keep: float = 1.0,
-                 select: str = "switch", seed: int = 0, max_params: int | None = None,
-                 params_layers: int | None = None, params_channels: int | None = None,
-                 rerank_top: int = 3, rerank_epochs: int = 2, rerank_layers: int | None = None,
-                 rerank_channels: int | None = None, rerank_batch_size: int = 64,
-                 rerank_steps_per_epoch: int | None = None, space: str = "nasnet-ws") -> None:
+    def __init__(self, settings: WsConfig | None = None, dataset: str = "embedded", data_dir: str | None = None,
+                 seed: int = 0, planned_rounds: int = 4, space: str = "nasnet-ws") -> None:
         super().__init__(get_space(space), "max")
         if self.space.name != "nasnet-ws":
             raise ConfigError(f"the ws evaluator searches the 5-op space nasnet-ws, not {self.space.name!r}; use "
                               "--evaluator child for nasnet-full")
-        for name, value in (("layers", layers), ("channels", channels), ("batch_size", batch_size),
-                            ("eval_images", eval_images), ("planned_rounds", planned_rounds)):
-            if int(value) < 1:
-                raise ConfigError(f"ws {name} must be >= 1, got {value}")
-        if warmup_epochs < 0 or epochs_per_round < 0:
-            raise ConfigError("ws warmup_epochs and epochs_per_round must be >= 0")
-        if int(valid_size) < int(eval_images):
-            raise ConfigError(f"--valid-size {valid_size} must hold the --eval-images {eval_images} images "
-                              "each architecture is scored on")
-        self.layers, self.channels, self.batch_size = int(layers), int(channels), int(batch_size)
-        self.warmup_epochs, self.epochs_per_round = float(warmup_epochs), float(epochs_per_round)
-        self.planned_rounds, self.eval_images = int(planned_rounds), int(eval_images)
-        self.valid_size, self.pool_size = int(valid_size), int(pool_size)
-        self.lr_max, self.lr_min, self.weight_decay = float(lr_max), float(lr_min), float(weight_decay)
-        self.grad_clip, self.drop_path_keep, self.select = float(grad_clip), float(drop_path_keep), select
+        if int(planned_rounds) < 1:
+            raise ConfigError(f"ws planned_rounds must be >= 1, got {planned_rounds}")
+        self.settings = cfg = settings or WsConfig()
+        self.layers, self.channels, self.batch_size = cfg.layers, cfg.channels, cfg.batch_size
+        self.warmup_epochs, self.epochs_per_round = cfg.warmup_epochs, cfg.epochs_per_round
+        self.planned_rounds, self.eval_images = int(planned_rounds), cfg.eval_images
+        self.valid_size, self.pool_size = cfg.valid_size, cfg.pool_size
         self.seed = int(seed)
         self.dataset, self.data_dir = dataset, data_dir
-        self.rerank_top, self.rerank_epochs = int(rerank_top), int(rerank_epochs)
-        self.rerank_layers = int(rerank_layers or layers)
-        self.rerank_channels = int(rerank_channels or channels)
-        self.rerank_batch_size = int(rerank_batch_size)
-        self.rerank_steps_per_epoch = rerank_steps_per_epoch
+        self.rerank_top, self.rerank_epochs = cfg.rerank_top, cfg.rerank_epochs
+        self.rerank_layers = cfg.rerank_layers or cfg.layers
+        self.rerank_channels = cfg.rerank_channels or cfg.channels
         self.split = ImageSplit(dataset, data_dir, self.valid_size, self.seed)
-        self.budget = ParamBudget(max_params, params_layers or self.rerank_layers,
-                                  params_channels or self.rerank_channels, self.split.num_classes,
+        self.budget = ParamBudget(cfg.max_params, self.rerank_layers, self.rerank_channels, self.split.num_classes,
                                   self.split.shape[-1])
         self.steps_per_epoch = max(1, len(self.split.x_train) // self.batch_size)
         self._trainer: Any = None
-        # search state (saved with the run)
+        # search state (``get_state``)
         self.pool: list[Architecture] = []
         self.scores: dict[Architecture, float] = {}
         self.total_steps = 0
@@ -152,9 +138,9 @@ class WeightSharingEvaluator(Evaluator):
         self._rng = np.random.default_rng([self.seed, 5101])
         self._order = self._rng.permutation(len(self.split.x_train))
         self._pos = 0
-        self.progress: Callable[[str, int], Any] | None = None  # (phase, total) -> bar with update()/close()
         self.last_loss = float("nan")
         self.rescored = 0  # how many pool scores were refreshed with newer shared weights (all rounds)
+        self.run_dir: Path | None = None
 
     # ----- the supernet ------------------------------------------------------------------------------------
     @property
@@ -169,11 +155,12 @@ class WeightSharingEvaluator(Evaluator):
             from nao_tf.seeding import set_global_seed
 
             set_global_seed(self.seed)
-            model = Supernet(self.layers, self.channels, self.split.num_classes, select=self.select,
-                             drop_path_keep=self.drop_path_keep)
-            self._trainer = SupernetTrainer(model, lr_max=self.lr_max, lr_min=self.lr_min,
-                                            total_steps=self.total_planned_steps, weight_decay=self.weight_decay,
-                                            grad_clip=self.grad_clip, image_shape=self.split.shape)
+            cfg = self.settings
+            model = Supernet(self.layers, self.channels, self.split.num_classes, select=cfg.select,
+                             drop_path_keep=cfg.drop_path_keep)
+            self._trainer = SupernetTrainer(model, lr_max=cfg.lr, lr_min=cfg.lr_min,
+                                            total_steps=self.total_planned_steps, weight_decay=cfg.weight_decay,
+                                            grad_clip=cfg.grad_clip, image_shape=self.split.shape)
         return self._trainer
 
     def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +178,7 @@ class WeightSharingEvaluator(Evaluator):
         if not self.pool or steps <= 0:
             return float("nan")
         trainer = self.trainer
-        bar = self.progress("supernet training", steps) if self.progress else None
+        bar = self.bar("supernet training", steps)
         losses = []
         total = self.total_planned_steps
         for _ in range(steps):
@@ -202,10 +189,8 @@ class WeightSharingEvaluator(Evaluator):
             loss, _ = trainer.train_step(x, y, tf.constant(arch.values, tf.int32), progress, seed)
             losses.append(float(loss))
             self.total_steps += 1
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         self.last_loss = float(np.mean(losses))
         if not math.isfinite(self.last_loss):
             from nao_tf.errors import TrainingDivergedError
@@ -241,13 +226,11 @@ class WeightSharingEvaluator(Evaluator):
         self.rescored += len(old)
         if not old:
             return
-        bar = self.progress("re-scoring the pool", len(old)) if self.progress else None
+        bar = self.bar("re-scoring the pool", len(old))
         for a in old:
             self.scores[a] = self.score([a])[0]
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
 
     def current_score(self, evaluation: Evaluation) -> float:
         return self.scores.get(evaluation.arch, evaluation.score)
@@ -257,69 +240,54 @@ class WeightSharingEvaluator(Evaluator):
             self.space.check_space(a)
         if self.total_steps == 0 and not self.pool:  # used without the loop's begin_round
             self.begin_round(0, archs)
-        bar = self.progress("evaluation", len(archs)) if self.progress else None
+        bar = self.bar("evaluation", len(archs))
         out = []
         for a in archs:
             acc = self.score([a])[0]
             self.scores[a] = acc
             out.append(Evaluation(a, acc, {"shared_accuracy": acc, "supernet_steps": self.total_steps,
                                            "params": self.budget.params(a)}))
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         return out
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "metric": "valid_accuracy (shared weights, one batch)",
-                "dataset": self.split.data.name, "data_dir": self.data_dir, "layers": self.layers,
-                "channels": self.channels, "batch_size": self.batch_size, "warmup_epochs": self.warmup_epochs,
-                "epochs_per_round": self.epochs_per_round, "planned_rounds": self.planned_rounds,
-                "eval_images": self.eval_images, "valid_size": self.valid_size, "pool_size": self.pool_size,
-                "lr_max": self.lr_max, "lr_min": self.lr_min, "weight_decay": self.weight_decay,
-                "grad_clip": self.grad_clip, "drop_path_keep": self.drop_path_keep, "select": self.select,
-                "seed": self.seed, **self.budget.config(), "rerank_top": self.rerank_top,
-                "rerank_epochs": self.rerank_epochs, "rerank_layers": self.rerank_layers,
-                "rerank_channels": self.rerank_channels, "rerank_batch_size": self.rerank_batch_size,
-                "rerank_steps_per_epoch": self.rerank_steps_per_epoch}
+                "dataset": self.split.data.name, "data_dir": self.data_dir, "seed": self.seed,
+                "planned_rounds": self.planned_rounds, **self.budget.config(),
+                "settings": self.settings.model_dump(mode="json")}
 
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any], data_dir: str | None = None) -> WeightSharingEvaluator:
-        keys = ("layers", "channels", "batch_size", "warmup_epochs", "epochs_per_round", "planned_rounds",
-                "eval_images", "valid_size", "pool_size", "lr_max", "lr_min", "weight_decay", "grad_clip",
-                "drop_path_keep", "select", "seed", "max_params", "params_layers", "params_channels",
-                "rerank_top", "rerank_epochs", "rerank_layers", "rerank_channels", "rerank_batch_size",
-                "rerank_steps_per_epoch")
-        return cls(cfg.get("dataset", "embedded"), data_dir or cfg.get("data_dir"),
-                   **{k: cfg[k] for k in keys if k in cfg})
+    def attach_run_dir(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
 
     # ----- re-ranking ----------------------------------------------------------------------------------------
-    def rerank(self, evaluations: Sequence[Evaluation], run_dir: Path | None = None) -> list[dict[str, Any]]:
+    def rerank(self, evaluations: Sequence[Evaluation]) -> list[dict[str, Any]]:
         """Stand-alone training of the ``rerank_top`` best (by shared-weight score); best first.
 
-        Each finished child is written to ``run_dir/rerank.json`` at once, so a resumed run retrains none.
+        Each finished child is written to ``rerank.json`` in the attached run folder at once (a journal), so a
+        resumed run retrains none.
         """
         from nao_tf.children.train_cnn import train_child
 
         ranked = sorted(evaluations, key=lambda e: (-self.current_score(e), e.arch.values))
         top = [e for e in ranked if self.is_allowed(e.arch)][: self.rerank_top]
-        path = None if run_dir is None else Path(run_dir) / "rerank.json"
+        path = None if self.run_dir is None else self.run_dir / "rerank.json"
         done: dict[str, dict[str, Any]] = {}
         if path is not None and path.is_file():
             try:
                 done = {r["integers"]: r for r in read_json(path)}
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise RunFolderError(f"cannot read {path}: {exc}") from None
-        bar = self.progress("re-ranking (stand-alone training)", len(top)) if self.progress else None
+        bar = self.bar("re-ranking (stand-alone training)", len(top))
         results = []
         for ev in top:
             key = ev.arch.integers
             if key not in done:
                 out = train_child(ev.arch, self.split.data, epochs=self.rerank_epochs, layers=self.rerank_layers,
-                                  channels=self.rerank_channels, batch_size=self.rerank_batch_size,
-                                  lr=self.lr_max, drop_path_keep=1.0, aux_head=False, cutout=0,
+                                  channels=self.rerank_channels, batch_size=self.settings.rerank_batch_size,
+                                  lr=self.settings.lr, drop_path_keep=1.0, aux_head=False, cutout=0,
                                   valid_size=self.valid_size, seed=self.seed,
-                                  steps_per_epoch=self.rerank_steps_per_epoch)
+                                  steps_per_epoch=self.settings.rerank_steps)
                 done[key] = {"integers": key, "shared_accuracy": ev.score,
                              "standalone_accuracy": out["valid_accuracy"], "params": out["params"],
                              "seconds": out["seconds"], "epochs": self.rerank_epochs,
@@ -327,69 +295,35 @@ class WeightSharingEvaluator(Evaluator):
                 if path is not None:
                     atomic_write_json(path, [done[e.arch.integers] for e in top if e.arch.integers in done])
             results.append(done[key])
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         return sorted(results, key=lambda r: -r["standalone_accuracy"])
 
     # ----- resume ----------------------------------------------------------------------------------------
-    def save_state(self, run_dir: Path) -> None:
-        """One snapshot per completed round (``supernet-<round>.npz/.json``); the two newest are kept."""
+    def get_state(self) -> dict[str, Any]:
+        """Supernet weights and optimizer (``arrays``), pool, scores, data order and random state after the last
+        completed round ({} before the first)."""
         if self.round < 0:
-            return
-        run_dir = Path(run_dir)
-        buf = io.BytesIO()
-        np.savez(buf, *self.trainer.get_state())
-        stem = f"{STATE_PREFIX}-{self.round + 1:04d}"
-        atomic_write_bytes(run_dir / f"{stem}.npz", buf.getvalue())
-        atomic_write_json(run_dir / f"{stem}.json", {
-            "completed_rounds": self.round + 1, "pool": [list(a.values) for a in self.pool],
-            "scores": [[list(a.values), s] for a, s in self.scores.items()], "total_steps": self.total_steps,
-            "pos": self._pos, "order": self._order.tolist(), "rng": self._rng.bit_generator.state,
-            "last_loss": self.last_loss, "rescored": self.rescored})
-        for old in sorted(run_dir.glob(f"{STATE_PREFIX}-*.json"))[:-2]:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".npz").unlink(missing_ok=True)
+            return {}
+        return {"completed_rounds": self.round + 1, "pool": [list(a.values) for a in self.pool],
+                "scores": [[list(a.values), s] for a, s in self.scores.items()], "total_steps": self.total_steps,
+                "pos": self._pos, "order": self._order.tolist(), "rng": self._rng.bit_generator.state,
+                "last_loss": self.last_loss, "rescored": self.rescored,
+                "arrays": list(self.trainer.get_state())}
 
-    def load_state(self, run_dir: Path) -> None:
-        """Restore the snapshot of the search's completed steps (from ``state.json``)."""
-        run_dir = Path(run_dir)
-        step = 0
-        if (run_dir / "state.json").is_file():
-            try:
-                step = int(read_json(run_dir / "state.json").get("step", 0))
-            except (OSError, ValueError) as exc:
-                raise RunFolderError(f"cannot read {run_dir / 'state.json'}: {exc}") from None
-        # killed between writing evaluations.json and state.json: step ``step`` is in evaluations.json, so the
-        # loop will take its scores from there without training; its snapshot (written first) is the one
-        if (run_dir / f"{STATE_PREFIX}-{step + 1:04d}.npz").is_file() and (run_dir / "evaluations.json").is_file():
-            try:
-                records = read_json(run_dir / "evaluations.json")
-            except (OSError, ValueError) as exc:
-                raise RunFolderError(f"cannot read {run_dir / 'evaluations.json'}: {exc}") from None
-            if any(int(r.get("step", -1)) == step for r in records):
-                step += 1
-        if step == 0:
+    def set_state(self, state: dict[str, Any]) -> None:
+        if not state:
             return
-        stem = run_dir / f"{STATE_PREFIX}-{step:04d}"
-        if not stem.with_suffix(".json").is_file() or not stem.with_suffix(".npz").is_file():
-            raise RunFolderError(f"run folder {str(run_dir)!r} lacks the supernet snapshot of round {step} "
-                                 f"({stem.name}.npz/.json); it cannot be resumed")
         try:
-            meta = read_json(stem.with_suffix(".json"))
-            with np.load(stem.with_suffix(".npz")) as data:
-                arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
-            self.trainer.set_state(arrays)
-        except (OSError, ValueError, KeyError, ConfigError) as exc:
-            raise RunFolderError(f"cannot resume the supernet from {stem}.npz: {exc}") from None
-        self.pool = [self.space.make(v) for v in meta["pool"]]
-        self.scores = {self.space.make(v): float(s) for v, s in meta["scores"]}
-        self.total_steps = int(meta["total_steps"])
-        self._pos = int(meta["pos"])
-        self._order = np.asarray(meta["order"], dtype=np.int64)
-        self._rng.bit_generator.state = meta["rng"]
-        self.round = int(meta["completed_rounds"]) - 1
-        self.last_loss = float(meta.get("last_loss", float("nan")))
-        self.rescored = int(meta.get("rescored", 0))
-
+            self.trainer.set_state(list(state["arrays"]))
+            self.pool = [self.space.make(v) for v in state["pool"]]
+            self.scores = {self.space.make(v): float(s) for v, s in state["scores"]}
+            self.total_steps = int(state["total_steps"])
+            self._pos = int(state["pos"])
+            self._order = np.asarray(state["order"], dtype=np.int64)
+            self._rng.bit_generator.state = state["rng"]
+            self.round = int(state["completed_rounds"]) - 1
+            self.last_loss = float(state.get("last_loss", float("nan")))
+            self.rescored = int(state.get("rescored", 0))
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise RunFolderError(f"cannot resume the supernet from its snapshot: {exc}") from None
