@@ -44,7 +44,7 @@ def test_toy_nb201_search_end_to_end(cli, table, tmp_path):
     assert best["score"] == max(r["score"] for r in records) == summary["best"]["score"]
     assert "cifar10-test_regret" in best["report"]
     config = json.loads((run / "config.json").read_text())
-    assert config["method"]["initial_pool"] == 8 and config["evaluator"]["metric"] == "cifar10-val"
+    assert config["method"]["nao"]["initial_pool"] == 8 and config["evaluator"]["metric"] == "cifar10-val"
     assert (run / "progress.png").read_bytes()[:4] == b"\x89PNG"
 
     # the saved controller reloads through nao_tf.load_model, for its space

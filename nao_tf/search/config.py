@@ -295,7 +295,8 @@ class SearchConfig(Section):
                                   "nasnet-full for child, rnn for lm-ws / lm-child)", "--space")
     budget: Int | None = opt(None, "number of distinct architectures to evaluate", "--budget", ge=1)
     seed: Int = opt(0, "random seed (same seed, same architectures)", "--seed", ge=0)
-    out: str | None = opt(None, "new run folder (default runs/<method>-<evaluator>-<space>-seed<seed>)", "--out")
+    out: str | None = opt(None, "new run folder (default runs/<method>-<evaluator>-<dataset, or the table's space>-"
+                                "seed<seed>)", "--out")
     method: MethodConfig = Field(default_factory=MethodConfig)
     controller: ControllerSection = Field(default_factory=ControllerSection)  # type: ignore[valid-type]
     evaluator: EvaluatorConfig = Field(default_factory=WsConfig)
@@ -319,8 +320,10 @@ class SearchConfig(Section):
 
     # ----- derived values ----------------------------------------------------------------------------------
     def default_out(self) -> Path:
-        """The one default run-folder name."""
-        return Path("runs") / f"{self.method.name}-{self.evaluator.kind}-{self.space}-seed{self.seed}"
+        """The one default run-folder name: ``runs/<method>-<evaluator>-<what it learns from>-seed<seed>``, where
+        what it learns from is the dataset (the table's space for the table evaluator)."""
+        subject = self.space if self.evaluator.kind == "table" else self.data.dataset
+        return Path("runs") / f"{self.method.name}-{self.evaluator.kind}-{subject}-seed{self.seed}"
 
     def planned_rounds(self) -> int:
         """Rounds NAO needs for the budget (the weight-sharing learning-rate schedule spans them)."""
@@ -566,6 +569,8 @@ class Layer:
         for key, value in values.items():
             key = str(key).strip()
             section = key.lstrip("-").replace("-", "_")
+            if section == "nao_tf_version":  # written into config.json: a run's config is a valid config file
+                continue
             if section in SearchConfig.model_fields and isinstance(value, Mapping):
                 layer.add_tree({section: value})
                 continue
@@ -769,6 +774,13 @@ def load_saved(path: str | Path) -> SearchConfig:
     if not isinstance(data, dict):
         raise RunFolderError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
     data = {k: v for k, v in data.items() if k != "nao_tf_version"}
+    # a saved tree is complete: a missing part means the file is not (or no longer) what nao-tf wrote
+    missing = [k for k in ("space", "budget", "seed", "method", "controller", "evaluator", "data") if k not in data]
+    if not missing and not (isinstance(data["evaluator"], dict) and "kind" in data["evaluator"]):
+        missing = ["evaluator.kind"]
+    if missing:
+        raise RunFolderError(f"{path} lacks {missing[0]!r}; it is not the configuration of a nao-tf search run "
+                             "(or it was damaged), so the run cannot be resumed")
     try:
         return validate(data, str(path))
     except ConfigError as exc:
