@@ -115,12 +115,12 @@ def train(args: Any) -> int:
     if getattr(args, "resume", None):
         output = Path(args.resume)
         cfg = lm_config_from_args(args, args.arch or "PTB-NAONet")
-        result = train_lm(cfg, output, resume=True, quiet=quiet)
+        result = train_lm(cfg, output, resume=True, quiet=quiet, log=_print_line)
     else:
         cfg = lm_config_from_args(args, args.arch)
         output = Path(args.out) if getattr(args, "out", None) else Path("runs") / time.strftime(
             "train-%Y%m%d-%H%M%S")
-        result = train_lm(cfg, output, resume=False, quiet=quiet)
+        result = train_lm(cfg, output, resume=False, quiet=quiet, log=_print_line)
     if getattr(args, "json", False):
         print_result(result)
     else:
@@ -161,3 +161,7 @@ def evaluate(args: Any) -> int:
         print(f"{args.model}: {result['split']} perplexity {result['perplexity']:.2f} on {result['tokens']} "
               f"{result['dataset']} tokens ({result['oov_tokens']} out-of-vocabulary tokens mapped to <unk>)")
     return 0
+
+
+def _print_line(text: str) -> None:
+    print(text, flush=True)

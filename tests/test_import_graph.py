@@ -121,3 +121,17 @@ def test_the_graph_sees_lazy_imports():
     graph = _graph()
     assert "nao_tf.search.api" in graph["nao_tf.cli.search"]
     assert "nao_tf.search.config" in graph["nao_tf.search.registry"]
+
+
+def test_the_library_never_prints_nor_parses_flags():
+    """Output and flags belong to the CLI: nothing under nao_tf/ calls print() or imports argparse."""
+    offenders = []
+    for path in (REPO / "nao_tf").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno} print")
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if "argparse" in names:
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno} argparse")
+    assert offenders == []

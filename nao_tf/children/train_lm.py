@@ -94,9 +94,8 @@ class LmConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _log(quiet: bool, text: str) -> None:
-    if not quiet:
-        print(text, flush=True)
+def _silent(text: str) -> None:
+    return None
 
 
 def _ppl(loss: float) -> float:
@@ -107,7 +106,7 @@ class LmTrainer:
     """Holds the corpus, the model, the compiled steps and the ASGD average; ``run()`` trains."""
 
     def __init__(self, config: LmConfig, output: str | Path | None = None, quiet: bool = False,
-                 corpus: Any = None, shared: bool = False) -> None:
+                 corpus: Any = None, shared: bool = False, log: Any = None) -> None:
         from nao_tf._tf import import_tf_quietly
 
         import_tf_quietly()
@@ -122,6 +121,8 @@ class LmTrainer:
         config.validate()
         self.config = config
         self.quiet = quiet
+        # progress lines go to the caller's ``log(text)`` (the CLI prints them); the library never prints
+        self.log = _silent if quiet or log is None else log
         self.output = Path(output) if output is not None else None
         self.arch = resolve(config.arch, "rnn")
         self.corpus = corpus if corpus is not None else load_corpus(config.dataset, config.data_dir)
@@ -307,7 +308,7 @@ class LmTrainer:
                     total += sum(losses)
                     count += len(losses)
                     rate = tokens / max(time.perf_counter() - t0, 1e-9)
-                    _log(self.quiet, f"epoch {epoch} step {i + 1}/~{per_epoch} | lr {cfg.lr:.3g} | "
+                    self.log(f"epoch {epoch} step {i + 1}/~{per_epoch} | lr {cfg.lr:.3g} | "
                                      f"loss {total / count:.3f} | ppl {_ppl(total / count):.1f} | "
                                      f"{rate:.0f} tok/s")
                 if last:
@@ -346,7 +347,7 @@ class LmTrainer:
                     tf.summary.scalar("train/ppl", entry["train_ppl"])
                     tf.summary.scalar("valid/ppl", valid_ppl)
                 writer.flush()
-            _log(self.quiet, f"epoch {epoch} | train ppl {entry['train_ppl']:.2f} | valid ppl {valid_ppl:.2f}"
+            self.log(f"epoch {epoch} | train ppl {entry['train_ppl']:.2f} | valid ppl {valid_ppl:.2f}"
                              f"{' (best)' if improved else ''}"
                              f"{' | switching to averaged SGD' if switched else ''}")
         return self._finish(test)
@@ -405,8 +406,9 @@ def evaluate_streams(eval_step: Any, streams: np.ndarray, bptt: int, hidden: int
 
 # ----- entry points -------------------------------------------------------------------------------------
 def train_lm(config: LmConfig, output: str | Path | None = None, resume: bool = False,
-             quiet: bool = False) -> dict[str, Any]:
-    """Train (or with ``resume`` continue) an LM; returns the result dict (also ``result.json``)."""
+             quiet: bool = False, log: Any = None) -> dict[str, Any]:
+    """Train (or with ``resume`` continue) an LM; returns the result dict (also ``result.json``).
+    ``log(text)`` receives the progress lines (none when ``quiet``)."""
     from nao_tf.children import run_files
 
     out = Path(output) if output is not None else None
@@ -425,14 +427,14 @@ def train_lm(config: LmConfig, output: str | Path | None = None, resume: bool = 
     elif out is not None and (out / "state.json").exists():
         raise RunFolderError(f"{out} already holds a training run; pass --resume to continue it or choose "
                              "another --output")
-    trainer = LmTrainer(config, out, quiet=quiet)
+    trainer = LmTrainer(config, out, quiet=quiet, log=log)
     if resume and out is not None and (out / "vocab.txt").is_file():
         _check_vocabulary(out / "vocab.txt", trainer.corpus.vocab)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         if resume and state is not None:
             trainer.restore()
-            _log(quiet, f"resuming {out} after epoch {trainer.epoch} ({trainer.steps} steps)")
+            trainer.log(f"resuming {out} after epoch {trainer.epoch} ({trainer.steps} steps)")
         elif not resume:
             atomic_write_json(out / "config.json", {"kind": "lm", "space": "rnn", "config": config.to_dict(),
                                                     "architecture": trainer.arch.integers,
