@@ -80,9 +80,10 @@ Float = Annotated[float, BeforeValidator(_not_bool)]
 CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 
 
-def opt(default: Any, help: str, flag: str | None = None, **constraints: Any) -> Any:
-    """A field with its help string and (optionally) its command-line flag."""
-    extra = {"flag": flag} if flag else None
+def opt(default: Any, help: str, flag: str | None = None, expect: str | None = None, **constraints: Any) -> Any:
+    """A field with its help string, (optionally) its command-line flag, and what an out-of-range value is told
+    it must be (``expect``, e.g. "at least 1")."""
+    extra = {k: v for k, v in (("flag", flag), ("expect", expect)) if v} or None
     return Field(default, description=help, json_schema_extra=extra, **constraints)
 
 
@@ -181,7 +182,8 @@ class _ImageEvaluator(Section):
     drop_path_keep: Float = opt(1.0, "drop-path keep probability (1 = off)", "--drop-path-keep", gt=0, le=1)
     weight_decay: Float = opt(3e-4, "L2 weight decay", None, ge=0)
     max_params: Int | None = opt(None, "never evaluate nor propose architectures whose stand-alone network has more "
-                                       "trainable parameters than this", "--max-params", ge=1)
+                                       "trainable parameters than this", "--max-params",
+                                 "a positive number of parameters", ge=1)
 
 
 class WsConfig(_ImageEvaluator):
@@ -293,7 +295,7 @@ class SearchConfig(Section):
                              "--preset")
     space: str | None = opt(None, "search space (default: the evaluator's: nb201 for table, nasnet-ws for ws, "
                                   "nasnet-full for child, rnn for lm-ws / lm-child)", "--space")
-    budget: Int | None = opt(None, "number of distinct architectures to evaluate", "--budget", ge=1)
+    budget: Int | None = opt(None, "number of distinct architectures to evaluate", "--budget", "at least 1", ge=1)
     seed: Int = opt(0, "random seed (same seed, same architectures)", "--seed", ge=0)
     out: str | None = opt(None, "new run folder (default runs/<method>-<evaluator>-<dataset, or the table's space>-"
                                 "seed<seed>)", "--out")
@@ -344,28 +346,28 @@ def default_space(kind: str) -> str:
 
 
 # ----- errors ----------------------------------------------------------------------------------------------------
-def _field_info(path: tuple[Any, ...], kind: str | None) -> tuple[str | None, str]:
+def _field_info(path: tuple[Any, ...], kind: str | None) -> tuple[str | None, str, str | None]:
     """(flag, dotted key) of a pydantic error location (``("evaluator", "ws", "channels")`` is
     ``evaluator.channels`` of the ws evaluator)."""
     parts = [str(p) for p in path]
     if len(parts) > 1 and parts[0] == "evaluator" and parts[1] in EVALUATOR_KINDS:
         kind, parts = parts[1], ["evaluator", *parts[2:]]
     model: Any = SearchConfig
-    flag = None
+    flag = expect = None
     for part in parts:
         if part == "evaluator" and model is SearchConfig:
             model = EVALUATOR_CONFIGS.get(kind or "", WsConfig)
             continue
         fields = getattr(model, "model_fields", {})
         if part not in fields:
-            flag = None
+            flag = expect = None
             break
         info = fields[part]
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        flag = extra.get("flag")
+        flag, expect = extra.get("flag"), extra.get("expect")
         ann = info.annotation
         model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    return flag, ".".join(parts)
+    return flag, ".".join(parts), expect
 
 
 def _describe(err: Mapping[str, Any]) -> str:
@@ -417,7 +419,9 @@ def config_error(exc: ValidationError, source: str = "", kind: str | None = None
     what = _describe(err)
     if err["type"] == "value_error" and len(path) <= (2 if path and path[0] == "evaluator" else 1):
         return ConfigError(f"{what}{where}")
-    flag, key = _field_info(path, kind)
+    flag, key, expect = _field_info(path, kind)
+    if expect and err["type"] in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        what = f"must be {expect}, got {err.get('input')!r}"
     if err["type"] == "extra_forbidden":
         return ConfigError(f"unknown setting {key!r}{where}; see 'nao-tf search --help' or docs/configuration.md "
                            "for the valid keys")
@@ -630,14 +634,16 @@ def _epochs_beat_steps(layer: Layer) -> None:
 
 
 def _pick_kind(layers: list[Layer], preset_layer: Layer | None) -> str:
-    """The evaluator kind: given explicitly (flags > file), else the preset's unless the space rules it out, else
-    the space's own, else 'table' when a table is given, else the default preset's (ws)."""
+    """The evaluator kind: given explicitly (flags > file), else 'table' when a table is given, else the preset's
+    unless the space rules it out, else the space's own, else the default preset's (ws)."""
     for layer in reversed(layers):
         if layer.kind:
             if layer.kind not in EVALUATOR_KINDS:
                 raise ConfigError(f"unknown evaluator {layer.kind!r} ({layer.source}); expected one of "
                                   f"{', '.join(EVALUATOR_KINDS)}")
             return layer.kind
+    if any("--table" in ly.evaluator_flags or "table" in ly.evaluator for ly in layers):
+        return "table"  # a table scores any space it covers
     space = next((ly.tree["space"] for ly in reversed(layers) if ly.tree.get("space")), None)
     if preset_layer is not None and preset_layer.kind:
         allowed = EVALUATOR_SPACES[preset_layer.kind]
@@ -651,8 +657,6 @@ def _pick_kind(layers: list[Layer], preset_layer: Layer | None) -> str:
                 raise ConfigError(f"unknown search space {space!r}; valid spaces: {', '.join(SPACES)}")
             return "table"
         return SPACE_EVALUATORS[space]
-    if any("--table" in ly.evaluator_flags or "table" in ly.evaluator for ly in layers):
-        return "table"
     return "ws"
 
 
