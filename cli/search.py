@@ -23,7 +23,8 @@ from nao_tf.search.config import EVALUATOR_KINDS, flag_specs
 
 # flags allowed together with --resume (everything else comes from the run's config.json)
 RESUME_FLAGS = {"budget": "--budget", "data_dir": "--data-dir", "quiet": "--quiet"}
-_NOT_SETTINGS = {"func", "command", "config", "resume", "quiet"}
+_NOT_SETTINGS = {"config", "resume", "quiet"}
+_DESTS: set[str] = set()  # the settings this command's own flags write (not the top-level parser's)
 
 
 def _group_title(spec: Any) -> str:
@@ -80,12 +81,13 @@ def register(sub: Any) -> None:
             group("NAO controller").add_argument(
                 "--controller-set", action="append", metavar="KEY=VALUE",
                 help="any controller setting (e.g. hidden_size=64, trade_off=0.8); repeatable")
+    _DESTS.update(a.dest for a in parser._actions if a.dest not in _NOT_SETTINGS and a.dest != "help")
     parser.set_defaults(func=run)
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
     """The settings flags actually given (every search flag defaults to 'absent')."""
-    return {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    return {k: v for k, v in vars(args).items() if k in _DESTS}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -111,7 +111,7 @@ def test_binary_or_missing_config_file(cli, tmp_path):
 
 @pytest.mark.parametrize("flags, needles", [
     (["--channels", "4.5"], ["--channels", "must be an integer"]),
-    (["--budget", "0"], ["--budget", "must be a positive integer"]),
+    (["--budget", "0"], ["--budget must be at least 1"]),
     (["--seed", "-3"], ["--seed"]),
     (["--eval-images", "900", "--valid-size", "800"], ["--valid-size 800 must hold the --eval-images 900"]),
     (["--space", "mars"], ["unknown search space 'mars'"]),
