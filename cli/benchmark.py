@@ -48,40 +48,52 @@ TABLE_HELP = ("NAS-Bench-201 table: CSV (optionally .gz), one row per cell, a 'c
 
 # ----- nb201 -------------------------------------------------------------------------------------------------
 def _add_nb201(bench: Any) -> None:
-    p = bench.add_parser("nb201", help="NAO vs regularized evolution vs random search on a NAS-Bench-201 table")
-    p.add_argument("--table", required=True, help=TABLE_HELP)
-    p.add_argument("--methods", default="nao,re,rs", help="comma-separated (default nao,re,rs)")
-    p.add_argument("--budgets", default="100,300", help="comma-separated query budgets (default 100,300)")
-    p.add_argument("--seeds", type=positive_int, default=30, help="number of seeds (default 30)")
-    _seed(p, "first seed")
-    p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
-    from nao_tf.search.config import EvolutionConfig
+    from nao_tf.benchmarks.nb201 import ENTRIES, TUNE_FIRST_SEED, TUNING_GRIDS
 
-    re_defaults = EvolutionConfig()  # the tree is the home of the RE defaults
-    p.add_argument("--population", type=positive_int, default=re_defaults.population,
-                   help=f"RE population (default {re_defaults.population})")
-    p.add_argument("--sample-size", type=positive_int, default=re_defaults.sample_size,
-                   help=f"RE sample size (default {re_defaults.sample_size})")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes running seeds in parallel (same results)")
-    p.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
+    p = bench.add_parser("nb201", help="search methods compared on a NAS-Bench-201-format table (honest protocol: "
+                                       "own random streams, paired tests, optional tuning on separate seeds)")
+    p.add_argument("--table", required=True, help=TABLE_HELP)
+    p.add_argument("--methods", default="nao,seminas,re,re-10-3,rs",
+                   help=f"comma-separated, of {', '.join(ENTRIES)} (default nao,seminas,re,re-10-3,rs; re: the "
+                        "nb201 preset's regularized evolution, re-10-3: NAS-Bench-201's own population 10 / sample 3)")
+    p.add_argument("--budgets", default="100,300", help="comma-separated query budgets (default 100,300)")
+    p.add_argument("--seeds", type=positive_int, default=30, help="number of reported seeds (default 30)")
+    _seed(p, "first reported seed")
+    p.add_argument("--metric", default="cifar10-val", help="table column searched on (default cifar10-val)")
+    p.add_argument("--report-metric", default="cifar10-test",
+                   help="table column reported for the answer, never searched on (default cifar10-test)")
+    p.add_argument("--tune", action="store_true",
+                   help=f"first tune {', '.join(TUNING_GRIDS)} ({len(TUNING_GRIDS['re'])} settings each) on "
+                        "separate tuning seeds by the search metric, then report with the chosen settings")
+    p.add_argument("--tune-seeds", type=positive_int, default=5, help="tuning seeds per setting (default 5)")
+    p.add_argument("--tune-first-seed", type=int, default=TUNE_FIRST_SEED,
+                   help=f"first tuning seed (default {TUNE_FIRST_SEED}; must not overlap the reported seeds)")
+    p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes running searches in parallel (same results)")
+    p.add_argument("--quiet", action="store_true", help="no per-search progress on stderr")
     p.set_defaults(func=_nb201)
 
 
 def _nb201(args: argparse.Namespace) -> int:
-    from nao_tf.benchmarks.nb201 import nb201_benchmark
+    from nao_tf.benchmarks.nb201 import ENTRIES, nb201_benchmark
+    from nao_tf.search.config import NAO_METHODS
     from nao_tf.search.tabular import load_table
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     budgets = _ints(args.budgets, "--budgets")
-    load_table(args.table)  # a bad table fails before TensorFlow starts
-    if "nao" in methods:
+    unknown = [m for m in methods if m not in ENTRIES]
+    if unknown:
+        raise ConfigError(f"unknown method {unknown[0]!r}; expected some of {', '.join(ENTRIES)}")
+    load_table(args.table, "nb201", (args.metric, args.report_metric))  # a bad table fails before TensorFlow
+    if any(ENTRIES[m][0] in NAO_METHODS for m in methods):
         from nao_tf._tf import import_tf_quietly
 
         import_tf_quietly()
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     return _print_json(nb201_benchmark(args.table, methods, budgets, args.seeds, args.seed, args.out,
-                                       population=args.population, sample_size=args.sample_size,
-                                       progress=progress, workers=max(1, args.workers)))
+                                       metric=args.metric, report_metric=args.report_metric, progress=progress,
+                                       workers=max(1, args.workers), tune=args.tune, tune_seeds=args.tune_seeds,
+                                       tune_first_seed=args.tune_first_seed))
 
 
 # ----- controller, controller-quality -------------------------------------------------------------------------

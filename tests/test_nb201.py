@@ -112,7 +112,8 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
     from nao_tf.search import presets
 
     tiny_preset = {"space": "nb201", "evaluator": {"kind": "table"},
-                   "method": {"nao": {"initial_pool": 6, "per_round": 4, "top_k": 5}},
+                   "method": {"nao": {"initial_pool": 6, "per_round": 4, "top_k": 5},
+                              "seminas": {"pseudo_labels": 30}},
                    "controller": {"epochs": 3, "hidden_size": 16, "embedding_size": 8, "mlp_layers": 1,
                                   "mlp_hidden": 16, "jit_compile": False, "generate_jit": False}}
     monkeypatch.setitem(presets.PRESETS, "nb201", tiny_preset)
@@ -122,15 +123,23 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
     summary = json.loads(out)
     assert summary["benchmark"] == "nb201" and summary["settings"]["budgets"] == [6, 12]
     results = summary["results"]
-    assert set(results["by_budget"]) == {"6", "12"}
+    methods = ("nao", "seminas", "re", "re-10-3", "rs")
+    assert set(results["by_budget"]) == {"6", "12"} and summary["settings"]["methods"] == list(methods)
+    assert summary["settings"]["method_settings"]["re-10-3"] == {"method": "re", "population": 10, "sample_size": 3}
     for q in ("6", "12"):
-        for m in ("nao", "re", "rs"):
-            assert results["by_budget"][q][m]["test_regret"]["mean"] >= 0
-    assert set(results["nao_wins"]) == {"6", "12"}
+        row = results["by_budget"][q]
+        paired = row["paired"]["regret_of_other_minus_best"]
+        assert row["paired"]["best_nao_family"] in ("nao", "seminas")
+        assert set(paired) == set(methods) - {row["paired"]["best_nao_family"]}
+        assert all(0 <= t["wilcoxon_p"] <= 1 and t["n"] == 2 for t in paired.values())
+    assert set(results["query_sources"]["nao"]) <= {"random", "gradient"}
+    assert results["query_sources"]["rs"] == {"random": 1.0}
     assert json.loads((tmp_path / "bench" / "summary.json").read_text()) == summary
     curves = json.loads((tmp_path / "bench" / "curves.json").read_text())["curves"]
     assert all(len(c) == 2 and all(len(run) == 12 for run in c) for c in curves.values())
     assert (tmp_path / "bench" / "nb201_benchmark.png").read_bytes()[:4] == b"\x89PNG"
+    _one_line_error(*cli("benchmark", "nb201", "--table", table, "--tune", "--seeds", 3, "--tune-first-seed", 1),
+                    "tuning seeds overlap the reported seeds")
 
     code, out, err = cli("benchmark", "controller-quality", "--table", table, "--train", 40, "--test", 20,
                          "--epochs", 3, "--controller-set", "hidden_size=16", "--controller-set", "jit_compile=false",

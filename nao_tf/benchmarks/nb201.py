@@ -1,18 +1,32 @@
-"""``nao-tf benchmark nb201``: NAO vs regularized evolution vs random search on a NAS-Bench-201 table.
+"""``nao-tf benchmark nb201``: search methods compared on a NAS-Bench-201-format table, with an honest protocol.
 
-Protocol (the table's README): every method searches on ``cifar10-val`` only, one query per distinct
-architecture; after Q queries it returns the architecture with the best validation accuracy seen so far, and
-we report that architecture's ``cifar10-test`` and its regret against the best test accuracy in the table, as
-mean and standard error over seeds. Every method runs once per seed with the largest budget; the result at a
-smaller budget Q is the state of the same run after its first Q queries (all three methods are anytime: their
-behaviour up to query Q does not depend on the final budget).
+Protocol. Every method searches on the table's search metric (``cifar10-val`` by default) only, one query per
+distinct architecture; after Q queries it returns the architecture with the best search metric seen so far,
+and we report that architecture's report metric (``cifar10-test``) and its regret against the best report
+value in the table. Every method runs once per seed with the largest budget; the result at a smaller budget Q
+is the state of the same run after its first Q queries (every method here is anytime).
+
+- **Own random streams.** A method's search seed is derived from (seed, method label), so two methods never
+  share their first random queries; results are still paired by seed for the paired test.
+- **Statistics.** Mean and standard error over seeds for every method and budget, and a paired Wilcoxon
+  signed-rank test (scipy) of the best NAO-family method against every other method, per budget.
+- **Sources.** For every method, the share of its queries by where they came from (``random``, ``gradient``,
+  ``mutation``, ``screened`` (gradient proposals kept by the predictor), ...).
+- **Tuning** (``nb201_tune``): every tuned method gets the same effort, ``TUNING_GRIDS`` (9 settings each),
+  on tuning seeds that must be disjoint from the reported ones; the criterion is the mean best *search-metric*
+  value found at each budget (averaged over the budgets), never the report metric.
+
+Nothing here is tied to CIFAR-10: any table in the same CSV format works, with its search and report columns
+named by ``metric`` / ``report_metric``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,117 +36,107 @@ from nao_tf.benchmarks.report import BenchmarkRun
 from nao_tf.errors import ConfigError
 from nao_tf.runio import atomic_write_bytes, atomic_write_json
 
+# label -> (method name, settings of that method's section); "re" takes the nb201 preset's settings
+ENTRIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "nao": ("nao", {}),
+    "nao+mutation": ("nao+mutation", {}),
+    "seminas": ("seminas", {}),
+    "re": ("re", {}),
+    "re-10-3": ("re", {"population": 10, "sample_size": 3}),
+    "rs": ("rs", {}),
+}
+SECTIONS = {"nao": "nao", "nao+mutation": "nao", "seminas": "nao", "re": "re", "rs": "rs"}
+SEMINAS_KEYS = ("pseudo_labels", "pseudo_weight")
+NAO_FAMILY = ("nao", "nao+mutation", "seminas")
+TUNING_GRIDS: dict[str, list[dict[str, Any]]] = {
+    "re": [{"population": p, "sample_size": s} for p in (10, 20, 50) for s in (3, 5, 10)],
+    "nao": [{"top_k": k, "per_round": r} for k in (5, 10, 20) for r in (5, 10, 20)],
+    "seminas": [{"pseudo_labels": m, "candidates_factor": c} for m in (200, 1000, 5000) for c in (1.0, 2.0, 4.0)],
+}
+TUNE_FIRST_SEED = 10_000
+"""Tuning seeds start here by default, far from the reported seeds (0, 1, ...)."""
+
+
+def stream_seed(label: str, seed: int) -> int:
+    """The search seed of method ``label`` at benchmark seed ``seed``: each method its own random stream."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(label.encode())]).generate_state(1)[0] & 0x7FFFFFFF)
+
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     sem = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
-    return {"mean": round(float(arr.mean()), 4), "sem": round(sem, 4)}
+    return {"mean": round(float(arr.mean()), 4), "sem": round(sem, 4), "n": int(arr.size)}
 
 
-def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "re", "rs"), budgets: Sequence[int] = (100, 300),
-                    seeds: int = 30, first_seed: int = 0, out_dir: str | Path | None = None,
-                    nao_settings: dict[str, Any] | None = None, population: int = 10, sample_size: int = 3,
-                    metric: str = "cifar10-val", report_metric: str = "cifar10-test",
-                    progress: Any = None, workers: int = 1) -> dict[str, Any]:
-    """Run every method for ``seeds`` seeds up to ``max(budgets)`` queries; returns the JSON summary and writes
-    it as ``summary.json``, with ``curves.json`` and ``nb201_benchmark.png`` (best test accuracy vs queries,
-    mean and standard error), into ``out_dir`` if given. ``progress(line)`` is called after each seed.
-    ``workers`` > 1 runs seeds in that many processes (same results: every search is a function of its seed
-    only)."""
-    from nao_tf.search.config import METHOD_NAMES as METHODS
+def _paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """``b - a`` over paired seeds: mean, standard error, Wilcoxon signed-rank p (two-sided)."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    sem = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+    p = 1.0 if not np.any(d) else float(wilcoxon(d).pvalue)
+    return {"mean_diff": round(float(d.mean()), 4), "sem_diff": round(sem, 4), "wilcoxon_p": round(p, 5),
+            "n": int(d.size)}
+
+
+def _category(source: str) -> str:
+    head = source.split("(")[0]
+    return {"mutate": "mutation", "nao": "gradient"}.get(head, head)
+
+
+def _entries(methods: Sequence[str], settings: dict[str, dict[str, Any]] | None) -> dict[str, tuple[str, dict]]:
+    out = {}
+    for label in methods:
+        if label not in ENTRIES:
+            raise ConfigError(f"unknown method {label!r}; expected some of {', '.join(ENTRIES)}")
+        name, base = ENTRIES[label]
+        out[label] = (name, {**base, **(settings or {}).get(label, {})})
+    return out
+
+
+def _base_config(table: str, metric: str, report_metric: str, q_max: int) -> dict[str, Any]:
     from nao_tf.search.config import resolve
-    from nao_tf.search.tabular import TableEvaluator
 
-    budgets = sorted({int(b) for b in budgets})
-    if not budgets or budgets[0] < 1:
-        raise ConfigError("--budgets must be positive integers, e.g. 100,300")
-    if seeds < 1:
-        raise ConfigError("--seeds must be at least 1")
-    for m in methods:
-        if m not in METHODS:
-            raise ConfigError(f"unknown method {m!r}; expected some of {', '.join(METHODS)}")
-    run = BenchmarkRun("nb201", {})
-    evaluator = TableEvaluator(table, "nb201", metric, (report_metric,))
-    best_test = evaluator.table.best(report_metric)
-    best_val = evaluator.table.best(metric)
-    q_max = budgets[-1]
-    curves: dict[str, list[list[float]]] = {m: [] for m in methods}
-    seconds: dict[str, float] = {m: 0.0 for m in methods}
-    # one configuration tree (the nb201 preset) for every search; per seed and method only these two change
-    nao = dict(nao_settings or {})
-    tree: dict[str, Any] = {"table": str(table), "metric": metric, "report-metrics": report_metric, "budget": q_max,
-                            "method": {"re": {"population": population, "sample_size": sample_size}}}
-    if "controller" in nao:
-        tree["controller"] = nao.pop("controller")
-    tree["method"]["nao"] = nao
-    base = resolve(preset="nb201", overrides=tree)
-    job = {"table": str(table), "methods": list(methods), "q_max": q_max, "config": base.to_json(),
-           "metric": metric, "report_metric": report_metric}
-    seed_list = list(range(first_seed, first_seed + seeds))
+    return resolve(preset="nb201", overrides={"table": str(table), "metric": metric, "report-metrics": report_metric,
+                                              "budget": q_max}).to_json()
+
+
+def run_searches(table: str, entries: dict[str, tuple[str, dict]], seeds: Sequence[int], q_max: int,
+                 metric: str = "cifar10-val", report_metric: str = "cifar10-test", workers: int = 1,
+                 on_result: Callable[[str, int, dict[str, Any]], None] | None = None) -> dict[str, dict[int, Any]]:
+    """Every (method, seed) search to ``q_max`` queries; ``{label: {seed: result}}`` where a result holds the
+    best-so-far curves of the search and report metrics, the sources of the queries and the seconds taken.
+    ``workers`` > 1 runs them in that many processes (same results: each search depends on its seed only)."""
+    base = _base_config(table, metric, report_metric, q_max)
+    jobs = [({"table": str(table), "config": base, "label": label, "name": name, "settings": settings,
+              "q_max": q_max, "metric": metric, "report_metric": report_metric}, seed)
+            for seed in seeds for label, (name, settings) in entries.items()]
+    results: dict[str, dict[int, Any]] = {label: {} for label in entries}
+
+    def collect(job: dict[str, Any], seed: int, out: dict[str, Any]) -> None:
+        results[job["label"]][seed] = out
+        if on_result is not None:
+            on_result(job["label"], seed, out)
+
     if workers > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")
-        outputs = []
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for seed, out in zip(seed_list, pool.map(_run_seed, [(job, seed) for seed in seed_list]), strict=True):
-                outputs.append(out)
-                if progress is not None:
-                    progress(_progress_line(seed, out, q_max))
+            for (job, seed), out in zip(jobs, pool.map(_run_one, jobs), strict=True):
+                collect(job, seed, out)
     else:
-        outputs = []
-        for seed in seed_list:
-            outputs.append(_run_seed((job, seed)))
-            if progress is not None:
-                progress(_progress_line(seed, outputs[-1], q_max))
-    nao_config = None
-    for out in outputs:  # seed order, whatever process ran it
-        for m in methods:
-            curves[m].append(out["curves"][m])
-            seconds[m] += out["seconds"][m]
-        nao_config = out.get("nao_config") or nao_config
-    run.settings = {
-        "table": str(table), "space": "nb201", "search_metric": metric, "report_metric": report_metric,
-        "methods": list(methods), "seeds": seeds, "first_seed": first_seed, "budgets": budgets, "workers": workers,
-        "method_settings": {"nao": nao_config, "re": {"population": population, "sample_size": sample_size},
-                            "rs": {}},
-    }
-    by_budget: dict[str, Any] = {}
-    for q in budgets:
-        row: dict[str, Any] = {}
-        for m in methods:
-            tests = [c[q - 1] for c in curves[m]]
-            row[m] = {"test_regret": _stats([best_test - t for t in tests]), "test_accuracy": _stats(tests)}
-        by_budget[str(q)] = row
-    results: dict[str, Any] = {
-        "best_test_in_table": best_test,
-        "best_val_in_table": best_val,
-        "by_budget": by_budget,
-        "seconds_per_search": {m: round(seconds[m] / seeds, 3) for m in methods},
-    }
-    if "nao" in methods:
-        results["nao_wins"] = {
-            str(q): all(by_budget[str(q)]["nao"]["test_regret"]["mean"]
-                        < by_budget[str(q)][m]["test_regret"]["mean"] for m in methods if m != "nao")
-            for q in budgets
-        }
-    if out_dir is not None:
-        out = Path(out_dir)
-        results["plot"] = str(out / "nb201_benchmark.png")
-        atomic_write_json(out / "curves.json", {"best_test_in_table": best_test, "curves": curves})
-        atomic_write_bytes(out / "nb201_benchmark.png", _plot(curves, best_test, budgets))
-        summary = run.finish(results)
-        atomic_write_json(out / "summary.json", summary)
-        return summary
-    return run.finish(results)
+        for job, seed in jobs:
+            collect(job, seed, _run_one((job, seed)))
+    return results
 
 
 _WORKER: dict[str, Any] = {}
 
 
-def _run_seed(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
-    """All methods on one seed (in this process; the evaluator and controller are cached per process)."""
+def _run_one(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
+    """One search (in this process; the evaluator and controllers are cached per process)."""
     from nao_tf.search.config import SearchConfig
     from nao_tf.search.loop import Search
     from nao_tf.search.nao import ControllerCache
@@ -140,34 +144,171 @@ def _run_seed(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
     from nao_tf.search.tabular import TableEvaluator
 
     job, seed = item
-    if _WORKER.get("table") != job["table"]:
-        _WORKER.update(table=job["table"], cache=ControllerCache(),
+    key = (job["table"], job["metric"], job["report_metric"])
+    if _WORKER.get("key") != key:
+        _WORKER.update(key=key, cache=ControllerCache(),
                        evaluator=TableEvaluator(job["table"], "nb201", job["metric"], (job["report_metric"],)))
     evaluator, q_max = _WORKER["evaluator"], job["q_max"]
-    out: dict[str, Any] = {"curves": {}, "seconds": {}, "nao_config": None}
-    for m in job["methods"]:
-        config = SearchConfig.model_validate({**job["config"], "seed": seed,
-                                              "method": {**job["config"]["method"], "name": m}})
-        method = build_method(config, cache=_WORKER["cache"])
-        start = time.perf_counter()
-        search = Search(method, evaluator, q_max, seed)
-        search.run()
-        out["seconds"][m] = time.perf_counter() - start
-        if m == "nao":
-            out["nao_config"] = method.describe()
-        idx = search.best_index_so_far()
-        tests = [float(search.history[i].metadata[job["report_metric"]]) for i in idx]
-        tests += [tests[-1]] * (q_max - len(tests))  # a space that ran out keeps its final answer
-        out["curves"][m] = tests
+    tree = dict(job["config"])
+    section = SECTIONS[job["name"]]
+    search_seed = stream_seed(job["label"], seed)
+    settings = dict(job["settings"])
+    semi = {k: settings.pop(k) for k in SEMINAS_KEYS if k in settings}
+    tree["method"] = {**tree["method"], "name": job["name"],
+                      section: {**tree["method"].get(section, {}), **settings},
+                      "seminas": {**tree["method"].get("seminas", {}), **semi}}
+    tree["seed"] = search_seed
+    method = build_method(SearchConfig.model_validate(tree), cache=_WORKER["cache"])
+    start = time.perf_counter()
+    search = Search(method, evaluator, q_max, search_seed)
+    search.run()
+    idx = search.best_index_so_far()
+    vals = [float(search.history[i].score) for i in idx]
+    tests = [float(search.history[i].metadata[job["report_metric"]]) for i in idx]
+    vals += [vals[-1]] * (q_max - len(vals))  # a space that ran out keeps its final answer
+    tests += [tests[-1]] * (q_max - len(tests))
+    return {"val": vals, "test": tests, "sources": [r["source"] for r in search.records],
+            "seconds": time.perf_counter() - start, "describe": method.describe(), "search_seed": search_seed}
+
+
+def summarize(results: dict[str, dict[int, Any]], budgets: Sequence[int], best_test: float) -> dict[str, Any]:
+    """Mean +- standard error per method and budget, paired tests, and the share of queries by source."""
+    by_budget: dict[str, Any] = {}
+    for q in budgets:
+        row: dict[str, Any] = {}
+        for label, runs in results.items():
+            if not runs:
+                continue
+            seeds = sorted(runs)
+            row[label] = {"test_regret": _stats([best_test - runs[s]["test"][q - 1] for s in seeds]),
+                          "test_accuracy": _stats([runs[s]["test"][q - 1] for s in seeds]),
+                          "search_metric": _stats([runs[s]["val"][q - 1] for s in seeds])}
+        family = [m for m in NAO_FAMILY if m in row]
+        if family:
+            best = min(family, key=lambda m: row[m]["test_regret"]["mean"])
+            tests = {}
+            for other in row:
+                if other == best:
+                    continue
+                common = sorted(set(results[best]) & set(results[other]))
+                if len(common) < 2:
+                    continue
+                regret = [[best_test - results[m][s]["test"][q - 1] for s in common] for m in (best, other)]
+                test = _paired(regret[0], regret[1])  # positive: the NAO-family method has the lower regret
+                test["margin_in_se"] = round(test["mean_diff"] / test["sem_diff"], 2) if test["sem_diff"] else None
+                tests[other] = test
+            row["paired"] = {"best_nao_family": best, "regret_of_other_minus_best": tests}
+        by_budget[str(q)] = row
+    sources = {}
+    for label, runs in results.items():
+        counts = Counter(_category(src) for r in runs.values() for src in r["sources"])
+        total = sum(counts.values())
+        sources[label] = {k: round(v / total, 4) for k, v in sorted(counts.items())} if total else {}
+    return {"by_budget": by_budget, "query_sources": sources,
+            "seconds_per_search": {label: round(float(np.mean([r["seconds"] for r in runs.values()])), 3)
+                                   for label, runs in results.items() if runs},
+            "seeds_done": {label: len(runs) for label, runs in results.items()}}
+
+
+def nb201_tune(table: str, methods: Sequence[str] = ("nao", "seminas", "re"), budgets: Sequence[int] = (100, 300),
+               tune_seeds: int = 5, first_seed: int = TUNE_FIRST_SEED, metric: str = "cifar10-val",
+               report_metric: str = "cifar10-test", workers: int = 1,
+               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Each method's ``TUNING_GRIDS`` settings on ``tune_seeds`` seeds from ``first_seed``; picks, per method,
+    the setting with the highest mean best search-metric value (averaged over ``budgets``)."""
+    budgets = sorted({int(b) for b in budgets})
+    out: dict[str, Any] = {"seeds": list(range(first_seed, first_seed + tune_seeds)), "criterion":
+                           f"mean best {metric} at Q, averaged over Q in {budgets}", "methods": {}}
+    for label in methods:
+        if label not in TUNING_GRIDS:
+            raise ConfigError(f"no tuning grid for method {label!r}; tunable: {', '.join(TUNING_GRIDS)}")
+        rows = []
+        for i, setting in enumerate(TUNING_GRIDS[label]):
+            tag = f"{label}#{i}"
+            name = ENTRIES[label][0]
+            res = run_searches(table, {tag: (name, setting)}, out["seeds"], budgets[-1], metric, report_metric,
+                               workers)[tag]
+            per_q = {str(q): round(float(np.mean([r["val"][q - 1] for r in res.values()])), 4) for q in budgets}
+            rows.append({"settings": setting, "search_metric_at_q": per_q,
+                         "criterion": round(float(np.mean(list(per_q.values()))), 4)})
+            if progress is not None:
+                progress(f"tune {label} {setting}: {per_q}")
+        best = max(rows, key=lambda r: r["criterion"])
+        out["methods"][label] = {"grid": rows, "chosen": best["settings"]}
     return out
 
 
-def _progress_line(seed: int, out: dict[str, Any], q_max: int) -> str:
-    parts = [f"{m} {c[-1]:.2f} ({out['seconds'][m]:.1f}s)" for m, c in out["curves"].items()]
-    return f"seed {seed}: test accuracy at Q={q_max}: " + ", ".join(parts)
+def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "seminas", "re", "re-10-3", "rs"),
+                    budgets: Sequence[int] = (100, 300), seeds: int = 30, first_seed: int = 0,
+                    out_dir: str | Path | None = None, settings: dict[str, dict[str, Any]] | None = None,
+                    metric: str = "cifar10-val", report_metric: str = "cifar10-test",
+                    progress: Callable[[str], None] | None = None, workers: int = 1,
+                    tune: bool = False, tune_seeds: int = 5, tune_first_seed: int = TUNE_FIRST_SEED) -> dict[str, Any]:
+    """Run every method for ``seeds`` seeds up to ``max(budgets)`` queries and summarize (see the module
+    docstring). With ``tune``, first tune the methods that have a grid on the tuning seeds and report with the
+    chosen settings. ``out_dir`` receives ``summary.json`` (rewritten after every seed, so a long run can be
+    read while it goes), ``curves.json`` and ``nb201_benchmark.png``."""
+    from nao_tf.search.tabular import load_table
+
+    budgets = sorted({int(b) for b in budgets})
+    if not budgets or budgets[0] < 1:
+        raise ConfigError("--budgets must be positive integers, e.g. 100,300")
+    if seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    reported = list(range(first_seed, first_seed + seeds))
+    entries = _entries(methods, settings)
+    tuning = None
+    if tune:
+        overlap = set(reported) & set(range(tune_first_seed, tune_first_seed + tune_seeds))
+        if overlap:
+            raise ConfigError(f"tuning seeds overlap the reported seeds (e.g. {min(overlap)}); move "
+                              "--tune-first-seed past the reported ones")
+        tunable = [m for m in methods if m in TUNING_GRIDS]
+        tuning = nb201_tune(table, tunable, budgets, tune_seeds, tune_first_seed, metric, report_metric, workers,
+                            progress)
+        for label in tunable:
+            entries[label] = (entries[label][0], {**entries[label][1], **tuning["methods"][label]["chosen"]})
+    tab = load_table(table, "nb201", (metric, report_metric))
+    best_test, best_val = tab.best(report_metric), tab.best(metric)
+    run = BenchmarkRun("nb201", {
+        "table": str(table), "space": "nb201", "search_metric": metric, "report_metric": report_metric,
+        "methods": list(methods), "seeds": seeds, "first_seed": first_seed, "budgets": budgets, "workers": workers,
+        "method_settings": {label: {"method": name, **s} for label, (name, s) in entries.items()},
+        "tuned": tune})
+    out = Path(out_dir) if out_dir is not None else None
+    partial: dict[str, dict[int, Any]] = {label: {} for label in entries}
+
+    def on_result(label: str, seed: int, res: dict[str, Any]) -> None:
+        partial[label][seed] = res
+        if progress is not None:
+            progress(f"seed {seed} {label}: {report_metric} {res['test'][-1]:.2f} at Q={budgets[-1]} "
+                     f"({res['seconds']:.1f}s)")
+        if out is not None and all(seed in runs for runs in partial.values()):
+            atomic_write_json(out / "summary.json", _finish(run, partial, budgets, best_test, best_val, tuning))
+
+    results = run_searches(table, entries, reported, budgets[-1], metric, report_metric, workers, on_result)
+    summary = _finish(run, results, budgets, best_test, best_val, tuning)
+    if out is not None:
+        curves = {label: [runs[s]["test"] for s in sorted(runs)] for label, runs in results.items()}
+        atomic_write_json(out / "curves.json", {"best_test_in_table": best_test, "curves": curves})
+        atomic_write_bytes(out / "nb201_benchmark.png", _plot(curves, best_test, budgets, Path(table).name,
+                                                              report_metric))
+        summary["results"]["plot"] = str(out / "nb201_benchmark.png")
+        atomic_write_json(out / "summary.json", summary)
+    return summary
 
 
-def _plot(curves: dict[str, list[list[float]]], best_test: float, budgets: Sequence[int]) -> bytes:
+def _finish(run: BenchmarkRun, results: dict[str, dict[int, Any]], budgets: Sequence[int], best_test: float,
+            best_val: float, tuning: dict[str, Any] | None) -> dict[str, Any]:
+    body = {"best_test_in_table": best_test, "best_val_in_table": best_val,
+            **summarize(results, budgets, best_test)}
+    if tuning is not None:
+        body["tuning"] = tuning
+    return run.finish(body)
+
+
+def _plot(curves: dict[str, list[list[float]]], best_test: float, budgets: Sequence[int], table: str,
+          report_metric: str) -> bytes:
     import io
 
     import matplotlib
@@ -175,7 +316,8 @@ def _plot(curves: dict[str, list[list[float]]], best_test: float, budgets: Seque
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = {"nao": "NAO", "re": "regularized evolution", "rs": "random search"}
+    names = {"nao": "NAO", "seminas": "SemiNAS", "nao+mutation": "NAO + mutation", "re": "regularized evolution",
+             "re-10-3": "regularized evolution 10/3", "rs": "random search"}
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     for i, (m, runs) in enumerate(curves.items()):
         arr = np.asarray(runs, dtype=np.float64)
@@ -188,9 +330,10 @@ def _plot(curves: dict[str, list[list[float]]], best_test: float, budgets: Seque
     for q in budgets:
         ax.axvline(q, color="grey", lw=0.5)
     ax.set_xlabel("queries (distinct architectures evaluated)")
-    ax.set_ylabel("test accuracy of the best-by-validation arch (%)")
-    ax.set_title("NAS-Bench-201, CIFAR-10: mean and standard error")
-    ax.set_ylim(bottom=max(80.0, ax.get_ylim()[0]))
+    ax.set_ylabel(f"{report_metric} of the best-by-search-metric arch")
+    ax.set_title(f"{table}: mean and standard error over seeds")
+    lo = float(np.min([np.mean(np.asarray(r), axis=0)[min(9, len(r[0]) - 1)] for r in curves.values()]))
+    ax.set_ylim(bottom=lo)
     ax.legend(loc="lower right")
     fig.tight_layout()
     buf = io.BytesIO()

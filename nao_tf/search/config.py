@@ -4,8 +4,10 @@
 
     SearchConfig
       space, budget, seed, out, preset        what to search, how many distinct evaluations, where to write
-      method      MethodConfig                name (nao | re | rs) and one section per method:
-                  .nao  NaoConfig             initial_pool, per_round, round_fraction, top_k, candidates_factor, fill
+      method      MethodConfig                name (nao | nao+mutation | seminas | re | rs), one section per method:
+                  .nao  NaoConfig             initial_pool, per_round, round_fraction, top_k, candidates_factor,
+                                              search_harder, noise_levels, fill (nao and nao+mutation)
+                  .seminas SemiNasConfig      pseudo_labels, pseudo_weight (with the .nao settings)
                   .re   EvolutionConfig       population, sample_size
                   .rs   RandomConfig          batch
       controller  ControllerSection           checkpoint + any ``ControllerConfig`` field (None: the space's default)
@@ -53,7 +55,8 @@ from pydantic import (
 
 from nao_tf.errors import ConfigError
 
-METHOD_NAMES = ("nao", "re", "rs")
+METHOD_NAMES = ("nao", "nao+mutation", "seminas", "re", "rs")
+NAO_METHODS = ("nao", "nao+mutation", "seminas")
 EVALUATOR_KINDS = ("table", "ws", "child", "lm-ws", "lm-child")
 # the evaluator a space uses when none is given, and the spaces each evaluator can score
 SPACE_EVALUATORS = {"nb201": "table", "nasnet-ws": "ws", "nasnet-full": "child", "rnn": "lm-ws"}
@@ -97,9 +100,11 @@ class Section(BaseModel):
 class NaoConfig(Section):
     """NAO's search settings. Round 0 evaluates ``initial_pool`` random architectures; every later round retrains
     the controller on all evaluations so far, takes the ``top_k`` best as seeds and generates ``per_round`` new
-    ones by gradient steps (``candidates_factor`` > 1: generate more and keep the best predicted; ``fill``: how
-    to top up a round when generation finds too few new ones; ``round_fraction`` > 0: a round proposes
-    ``max(per_round, round_fraction * evaluated so far)``). Defaults: the paper's 100/100/100."""
+    ones by gradient steps (``candidates_factor`` > 1: generate more and keep the best predicted;
+    ``round_fraction`` > 0: a round proposes ``max(per_round, round_fraction * evaluated so far)``). When too
+    few are new, pure NAO searches harder (``search_harder``: larger step sizes, more seeds, then decoding from
+    embeddings perturbed by Gaussian noise of each of ``noise_levels``); the hybrid ``nao+mutation`` instead
+    tops the round up as ``fill`` says. Defaults: the paper's 100/100/100."""
 
     initial_pool: Int = opt(100, "NAO: random architectures evaluated first", "--initial-pool", ge=1)
     per_round: Int = opt(100, "NAO: new architectures generated per round", "--per-round", ge=1)
@@ -108,8 +113,24 @@ class NaoConfig(Section):
     top_k: Int = opt(100, "NAO: best architectures used as generation seeds", "--top-k", ge=1)
     candidates_factor: Float = opt(1.0, "NAO: generate this many times per-round and keep the best predicted",
                                    "--candidates-factor", ge=1)
+    search_harder: bool = opt(True, "NAO: when too few generated architectures are new, try larger step sizes, "
+                                    "more seeds and perturbed embeddings", None)
+    noise_levels: list[Float] = opt([0.25, 0.5, 1.0, 2.0], "NAO: scales of the Gaussian perturbations of the "
+                                                          "moved embeddings tried last when searching harder", None)
     fill: Literal["mutate", "random", "none"] = opt(
-        "mutate", "NAO: how to top up a round when generation finds too few new architectures", "--fill")
+        "mutate", "nao+mutation only: how to top up a round when generation finds too few new architectures",
+        "--fill")
+
+
+class SemiNasConfig(Section):
+    """SemiNAS (the ``nao`` section's settings, plus these): NAO whose controller is retrained every round on
+    the evaluated architectures plus ``pseudo_labels`` random unevaluated ones labelled by its own predictor,
+    weighted ``pseudo_weight`` in the loss."""
+
+    pseudo_labels: Int = opt(1000, "SemiNAS: unevaluated random architectures the predictor labels each round",
+                             "--pseudo-labels", ge=0)
+    pseudo_weight: Float = opt(0.5, "SemiNAS: loss weight of a pseudo-labelled architecture (measured: 1)",
+                               "--pseudo-weight", ge=0, le=1)
 
 
 class EvolutionConfig(Section):
@@ -130,9 +151,11 @@ class RandomConfig(Section):
 
 
 class MethodConfig(Section):
-    name: Literal["nao", "re", "rs"] = opt(
-        "nao", "search method: nao, re (regularized evolution), rs (random search)", "--method")
+    name: Literal["nao", "nao+mutation", "seminas", "re", "rs"] = opt(
+        "nao", "search method: nao (pure NAO), nao+mutation (NAO topped up with mutations), seminas "
+               "(semi-supervised NAO), re (regularized evolution), rs (random search)", "--method")
     nao: NaoConfig = Field(default_factory=NaoConfig)
+    seminas: SemiNasConfig = Field(default_factory=SemiNasConfig)
     re: EvolutionConfig = Field(default_factory=EvolutionConfig)
     rs: RandomConfig = Field(default_factory=RandomConfig)
 

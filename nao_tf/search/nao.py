@@ -6,6 +6,17 @@ scores), takes the ``top_k`` best as seeds and moves their embeddings along the 
 decoder yields new architectures (``nao_tf.controller.generation``). Settings: ``nao_tf.search.config.NaoConfig``
 (paper defaults 100/100/100; presets per space).
 
+Training data: what the authors' full-NAO scripts use, every architecture evaluated so far with its measured
+score (min-max normalized per training by default; the nb201 preset uses rank targets), augmented with the
+space's symmetric variants. A tabular or stand-alone-trained evaluator measures each architecture once, so
+all of it is signal; with weight sharing, ``current_score`` re-scores the pool with the newest shared weights
+(the authors' NAO-WS trains on the current pool's fresh scores).
+
+``nao`` is pure NAO: every architecture after the initial pool comes from a gradient step and decoding. When
+too few are new, it searches harder the NAO way (``NaoMethod._generate``: larger step sizes, more seeds, then
+perturbed embeddings), never by mutation. ``nao+mutation`` (``NaoMutationMethod``) is the hybrid that tops a
+round up with one-token mutations of the seeds (``fill``); it is reported under its own name.
+
 The controller and its compiled functions are built once per (space, controller config) and re-initialized
 every round, so a benchmark that runs many searches pays for tracing once (pass the same ``ControllerCache``).
 """
@@ -47,6 +58,7 @@ class NaoMethod(SearchMethod):
     ``checkpoint`` a trained controller every round starts from instead of a random initialization."""
 
     name = "nao"
+    searches_harder = True
 
     def __init__(self, settings: NaoConfig | None = None, controller: dict[str, Any] | None = None,
                  checkpoint: str | None = None, cache: ControllerCache | None = None) -> None:
@@ -58,6 +70,7 @@ class NaoMethod(SearchMethod):
         self.log: list[dict[str, Any]] = []
         self._trained_round = -1
         self._initial_weights: list[np.ndarray] | None = None
+        self._attempts = 0
         self.progress: Any = None  # (phase, total) -> bar, supplied by the caller
 
     def bind(self, view: SearchView) -> None:
@@ -93,34 +106,81 @@ class NaoMethod(SearchMethod):
         finite = [i for i, t in enumerate(targets) if math.isfinite(t)]
         archs = [archs[i] for i in finite]
         targets = [targets[i] for i in finite]
-        fit = self._phase("controller training", trainer.fit, archs, targets, seed=[s.seed, step, 3],
-                          initial_weights=self._initial_weights)
+        fit = self._fit(trainer, archs, targets, step)
         self._trained_round = step
         order = sorted(range(len(archs)), key=lambda i: (-targets[i], i))
         seeds = [archs[i] for i in order[: st.top_k]]
         want = max(n, int(math.ceil(n * st.candidates_factor)))
-        gen = self._phase("generation", generator.generate, seeds, want, is_new=s.is_candidate,
-                          pad_seeds_to=st.top_k)
-        proposals = list(gen.archs)
-        for arch, eta in zip(gen.archs, gen.etas, strict=True):
-            self.sources[arch] = f"nao(eta={eta:g})"
+        ranked = [archs[i] for i in order]
+        proposals = self._phase("generation", self._generate, generator, ranked, want, step)
         if len(proposals) > n:
             scores = trainer.predict(proposals)
             keep = sorted(range(len(proposals)), key=lambda i: (-scores[i], i))[:n]
             proposals = [proposals[i] for i in sorted(keep)]
+            for arch in proposals:
+                self.sources[arch] = self.sources[arch].replace("gradient(", "screened(", 1)
         n_generated = len(proposals)
-        if len(proposals) < n and st.fill != "none":
-            taken = {s.key(a) for a in proposals}
-            if st.fill == "mutate":
-                proposals += self._mutants(seeds, n - len(proposals), taken, s.rng(step, 2))
-            if len(proposals) < n:
-                proposals += self.random_new(s.rng(step, 4), n - len(proposals), taken)
+        proposals += self._top_up(seeds, n - len(proposals), {s.key(a) for a in proposals}, step)
         self.log.append({"step": step, "trained_on": len(archs), "loss": round(fit["loss"], 5),
                          "mse": round(fit["mse"], 5), "ce": round(fit["ce"], 5),
                          "train_seconds": round(fit["seconds"], 3), "generated": n_generated,
-                         "filled": len(proposals) - n_generated, "decode_calls": gen.calls,
-                         "max_eta": max(gen.etas) if gen.etas else None})
+                         "filled": len(proposals) - n_generated, "attempts": self._attempts,
+                         "pseudo_labelled": fit.get("pseudo_labelled", 0)})
         return proposals
+
+    def _fit(self, trainer: Any, archs: list[Architecture], targets: list[float], step: int) -> dict[str, Any]:
+        """Train the round's controller (``SemiNasMethod`` adds pseudo-labelled architectures here)."""
+        s = self.s
+        return self._phase("controller training", trainer.fit, archs, targets, seed=[s.seed, step, 3],
+                           initial_weights=self._initial_weights)
+
+    def _top_up(self, seeds: list[Architecture], n: int, taken: set[Architecture], step: int) -> list[Architecture]:
+        """Pure NAO never tops up: a round that found fewer new architectures is smaller."""
+        return []
+
+    # ----- generation: the NAO way only --------------------------------------------------------------------
+    def _generate(self, generator: Any, ranked: list[Architecture], want: int, step: int) -> list[Architecture]:
+        """Up to ``want`` new architectures, from gradient steps only, searching harder while too few are new:
+        the controller's step sizes from the ``top_k`` best; then larger step sizes (1.5-4x the largest); then
+        more seeds (2x, 4x the top-k, up to every evaluated architecture); then decoding from perturbed
+        embeddings (Gaussian noise of growing scale, ``noise_levels``, on the moved step outputs). Each
+        proposal's source names the attempt that found it (``gradient(eta=3)``, ``gradient(eta=40,seeds=40)``,
+        ``gradient(eta=2,noise=0.5)``)."""
+        st, s = self.settings, self.s
+        found: list[Architecture] = []
+        taken: set[Architecture] = set()
+
+        def is_new(arch: Architecture) -> bool:
+            return s.key(arch) not in taken and s.is_candidate(arch)
+
+        base = self.controller_config.step_sizes()
+        larger = [round(self.controller_config.eta_max * f, 6) for f in (1.5, 2.0, 3.0, 4.0)]
+        attempts: list[tuple[int, list[float], float]] = [(st.top_k, base, 0.0)]
+        if st.search_harder and self.searches_harder:
+            attempts.append((st.top_k, larger, 0.0))
+            k = st.top_k
+            while k < len(ranked):
+                k = min(2 * k, len(ranked))
+                attempts.append((k, base + larger, 0.0))
+            attempts += [(st.top_k, base, noise) for noise in st.noise_levels]
+        self._attempts = 0
+        for i, (k, etas, noise) in enumerate(attempts):
+            if len(found) >= want:
+                break
+            pad = st.top_k
+            while pad < k:
+                pad *= 2  # a few seed-batch shapes only: each one is compiled once
+            gen = generator.generate(ranked[:k], want - len(found), is_new=is_new, step_sizes=etas,
+                                     pad_seeds_to=pad, noise=noise,
+                                     noise_seed=int(s.rng(step, 6 + i).integers(2**31 - 1)))
+            self._attempts = i + 1
+            for arch, eta in zip(gen.archs, gen.etas, strict=True):
+                taken.add(s.key(arch))
+                found.append(arch)
+                detail = f"eta={eta:g}" + (f",seeds={k}" if k != st.top_k else "") + \
+                    (f",noise={noise:g}" if noise else "")
+                self.sources[arch] = f"gradient({detail})"
+        return found
 
     def _mutants(self, parents: Sequence[Architecture], n: int, taken: set[Architecture],
                  rng: np.random.Generator) -> list[Architecture]:
@@ -157,3 +217,22 @@ class NaoMethod(SearchMethod):
         trainer, _ = self.cache.get(self.s.space, self.controller_config)
         save_controller(trainer.controller, run_dir / "controller.keras")
         self._trained_round = -1
+
+
+class NaoMutationMethod(NaoMethod):
+    """The hybrid: NAO whose rounds are topped up by one-token mutations of the seeds (then random ones) when
+    generation finds too few new architectures (``fill``), and without searching harder first. Reported
+    under its own name: part of what it evaluates is regularized evolution's operator, not NAO."""
+
+    name = "nao+mutation"
+
+    searches_harder = False
+
+    def _top_up(self, seeds: list[Architecture], n: int, taken: set[Architecture], step: int) -> list[Architecture]:
+        if n <= 0 or self.settings.fill == "none":
+            return []
+        s = self.s
+        out = self._mutants(seeds, n, taken, s.rng(step, 2)) if self.settings.fill == "mutate" else []
+        if len(out) < n:
+            out += self.random_new(s.rng(step, 4), n - len(out), taken)
+        return out

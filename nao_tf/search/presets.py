@@ -14,7 +14,8 @@ the controller, ``nao_tf.controller.config``). Precedence: preset < ``--config``
 - ``nb201``: NAO on a NAS-Bench-201 table (the ``table`` evaluator's own preset), tuned on the cifar10-val
   column with seeds 100-107 (the benchmark reports seeds 0-29): 20 initial, rounds of max(10, 15% of the
   evaluated) from the top 10, a fixed 150 controller steps per round (lr 3e-3) so that a 300-query search
-  takes a few CPU-minutes.
+  takes a few CPU-minutes; regularized evolution population 20, sample 5, tuned on cifar10-val with tuning
+  seeds 10000-10009 (``nao-tf benchmark nb201 --tune``; docs/nb201.md).
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "nb201": {
         "space": "nb201",
-        "method": {"nao": {"initial_pool": 20, "per_round": 10, "round_fraction": 0.15, "top_k": 10}},
+        "method": {"nao": {"initial_pool": 20, "per_round": 10, "round_fraction": 0.15, "top_k": 10},
+                   # tuned on cifar10-val, seeds 10000-10009 (docs/nb201.md): population x sample in
+                   # {10, 20, 50} x {3, 5, 10}, best mean validation accuracy at Q = 100 and 300
+                   "re": {"population": 20, "sample_size": 5}},
         "controller": {"steps": 150, "learning_rate": 3e-3, "l2_reg": 1e-4, "mlp_dropout": 0.0},
         "evaluator": {"kind": "table"},
     },

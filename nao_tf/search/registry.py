@@ -76,7 +76,9 @@ def build_evaluator(config: SearchConfig) -> Evaluator:
 
 def needs_tensorflow(config: SearchConfig) -> bool:
     """Whether the search trains networks (NAO's controller or any evaluator but the table)."""
-    return config.method.name == "nao" or config.evaluator.kind != "table"
+    from nao_tf.search.config import NAO_METHODS
+
+    return config.method.name in NAO_METHODS or config.evaluator.kind != "table"
 
 
 # ----- methods ---------------------------------------------------------------------------------------------------
@@ -84,6 +86,19 @@ def _nao(config: SearchConfig, cache: Any) -> SearchMethod:
     from nao_tf.search.nao import NaoMethod
 
     return NaoMethod(config.method.nao, config.controller_overrides(), config.controller.checkpoint, cache)
+
+
+def _nao_mutation(config: SearchConfig, cache: Any) -> SearchMethod:
+    from nao_tf.search.nao import NaoMutationMethod
+
+    return NaoMutationMethod(config.method.nao, config.controller_overrides(), config.controller.checkpoint, cache)
+
+
+def _seminas(config: SearchConfig, cache: Any) -> SearchMethod:
+    from nao_tf.search.seminas import SemiNasMethod
+
+    return SemiNasMethod(config.method.nao, config.method.seminas, config.controller_overrides(),
+                         config.controller.checkpoint, cache)
 
 
 def _re(config: SearchConfig, cache: Any) -> SearchMethod:
@@ -98,7 +113,8 @@ def _rs(config: SearchConfig, cache: Any) -> SearchMethod:
     return RandomSearch(config.method.rs.batch)
 
 
-METHODS: dict[str, Callable[[SearchConfig, Any], SearchMethod]] = {"nao": _nao, "re": _re, "rs": _rs}
+METHODS: dict[str, Callable[[SearchConfig, Any], SearchMethod]] = {
+    "nao": _nao, "nao+mutation": _nao_mutation, "seminas": _seminas, "re": _re, "rs": _rs}
 
 
 def build_method(config: SearchConfig, cache: Any = None) -> SearchMethod:
