@@ -71,7 +71,7 @@ def test_flags_are_generated_from_the_tree():
     assert "(default 0.025)" in specs["--ws-lr"].help and "(default 10)" in specs["--population"].help
     assert specs["--child-steps"].paths == {"ws": ("evaluator", "rerank_steps"),
                                             "child": ("evaluator", "steps_per_epoch")}
-    assert specs["--method"].choices == ("nao", "re", "rs")
+    assert specs["--method"].choices == ("nao", "nao+mutation", "seminas", "re", "rs")
 
 
 # ----- bad input: one line naming the key -----------------------------------------------------------------------
