@@ -62,10 +62,11 @@ def stream_seed(label: str, seed: int) -> int:
     return int(np.random.SeedSequence([int(seed), zlib.crc32(label.encode())]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
+def _stats(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, standard error (None from a single seed: JSON has no NaN) and n."""
     arr = np.asarray(values, dtype=np.float64)
-    sem = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
-    return {"mean": round(float(arr.mean()), 4), "sem": round(sem, 4), "n": int(arr.size)}
+    sem = round(float(arr.std(ddof=1) / math.sqrt(arr.size)), 4) if arr.size > 1 else None
+    return {"mean": round(float(arr.mean()), 4), "sem": sem, "n": int(arr.size)}
 
 
 def _paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def _paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     from scipy.stats import wilcoxon
 
     d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
-    sem = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+    sem = float(d.std(ddof=1) / math.sqrt(d.size))
     p = 1.0 if not np.any(d) else float(wilcoxon(d).pvalue)
     return {"mean_diff": round(float(d.mean()), 4), "sem_diff": round(sem, 4), "wilcoxon_p": round(p, 5),
             "n": int(d.size)}
