@@ -102,7 +102,7 @@ print("docker_smoke: export verification passed: " + ", ".join(
     f"{name} max |diff| {f['max_abs_diff']:.1e}" for name, f in report["formats"].items()))
 EOF
 docker run --rm --network none --entrypoint python "$IMAGE" -c \
-    'import importlib.util as u, sys; sys.exit([m for m in ("pytest", "ruff", "hypothesis") if u.find_spec(m)])' \
+    'import importlib.util as u, sys; sys.exit(1 if [m for m in ("pytest", "ruff", "hypothesis") if u.find_spec(m)] else 0)' \
     || die "development tools found in the image"
 say "no pytest, ruff or hypothesis in the image"
 say "PASSED: image $IMAGE on $BASE_IMAGE, ${size_mb} MB, built in ${build_s} s"
