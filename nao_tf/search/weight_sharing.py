@@ -1,4 +1,4 @@
-"""NAO-WS on images (spec section 5): one supernet scores every architecture of the ``nasnet-ws`` space.
+"""NAO-WS on images (docs/method.md section 5): one supernet scores every architecture of the ``nasnet-ws`` space.
 
 ``WeightSharingEvaluator``:
 
@@ -14,7 +14,7 @@
   stand-alone for ``rerank_epochs`` (``nao_tf.children.train_cnn.train_child``); the best stand-alone
   validation accuracy wins.
 - ``allowed(arch)``: ``max_params`` bounds the parameters of the stand-alone network (``params_layers`` x
-  ``params_channels``, spec section 6 counting); architectures over it are never evaluated nor proposed.
+  ``params_channels``, docs/method.md section 6 counting); architectures over it are never evaluated nor proposed.
 - ``get_state`` / ``set_state``: supernet weights, optimizer, pool, data order and random state; the run folder
   keeps one snapshot per completed round, so ``--resume`` after a kill continues exactly like an uninterrupted
   run.
@@ -66,7 +66,7 @@ class ImageSplit:
 
 
 class ParamBudget:
-    """``max_params`` on the stand-alone network of ``layers`` x ``channels`` (spec section 6 counting)."""
+    """``max_params`` on the stand-alone network of ``layers`` x ``channels`` (docs/method.md section 6 counting)."""
 
     def __init__(self, max_params: int | None, layers: int, channels: int, num_classes: int,
                  input_channels: int) -> None:
