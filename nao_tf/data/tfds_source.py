@@ -44,9 +44,14 @@ def check_info(path: Path, name: str) -> None:
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise DataError(f"{path} is not a tensorflow-datasets dataset_info.json ({type(exc).__name__}); "
                         f"rebuild it with `tfds build {name}`") from None
-    splits = info.get("splits") if isinstance(info, dict) else None
+    if not isinstance(info, dict):
+        info = {}
+    # tfds writes the name and version on every dataset_info.json; the split list only once records exist
+    # (a folder of metadata alone fails later, when tfds finds no records, with the rebuild hint too).
+    splits = info.get("splits")
     names = {s.get("name") for s in splits if isinstance(s, dict)} if isinstance(splits, list) else set()
-    if not isinstance(info, dict) or info.get("name") != name or not {"train", "test"} <= names:
+    splits_ok = "splits" not in info or {"train", "test"} <= names
+    if info.get("name") != name or str(info.get("version")) != path.parent.name or not splits_ok:
         raise DataError(f"{path} does not describe a prepared {name} with train and test splits; rebuild it with "
                         f"`tfds build {name}`")
 
