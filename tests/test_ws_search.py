@@ -108,7 +108,7 @@ def test_resume_refuses_folders_of_other_spaces_or_no_run(tmp_path, capsys):
     run = tmp_path / "other"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({
-        "space": "nasnet-full", "budget": 4, "seed": 0, "method": {"name": "nao"},
+        "space": "nasnet-full", "budget": 4, "seed": 0, "method": {"name": "nao"}, "controller": {},
         "evaluator": {"kind": "ws", "valid_size": 200, "eval_images": 100}, "data": {"dataset": "embedded"}}))
     assert main(["search", "--resume", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
