@@ -17,6 +17,7 @@ Overrides (``settings``) let one measure one supernet lever at a time against th
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable
@@ -27,7 +28,7 @@ import numpy as np
 
 from nao_tf.benchmarks.report import BenchmarkRun, Stopwatch
 from nao_tf.errors import ConfigError
-from nao_tf.runio import atomic_write_json, read_json
+from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_json
 
 # the settings of the stand-alone recipe: two runs with the same values give comparable accuracies
 RECIPE_KEYS = ("dataset", "data_dir", "valid_size", "rerank_epochs", "rerank_layers", "rerank_channels",
@@ -245,12 +246,10 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"{result['settings']['preset']}: Kendall tau {m['kendall_tau']:.2f}, "
                  f"Spearman {m['spearman_rho']:.2f} (K={len(rows)})", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def run_ws_ranking(preset: str = "default", archs: int = 24, top_k: int = 5, seed: int = 0,
