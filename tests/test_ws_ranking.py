@@ -70,6 +70,42 @@ def test_ws_ranking_end_to_end_and_cache(cli, tmp_path, monkeypatch):
     second = json.loads(stdout)["results"]
     assert [r["standalone_accuracy"] for r in second["architectures"]] == [r["standalone_accuracy"] for r in rows]
     assert "ranking" not in second
+    # supernet levers (its learning rate, uniform sampling) leave the stand-alone recipe, hence the cache, alone
+    code, stdout, err = cli("benchmark", "ws-ranking", "--archs", 2, "--cache", cache, "--out", out, "--quiet",
+                            *TOY, "--set", "ws_lr=0.1", "--set", "ws_train_on=uniform")
+    assert code == 0, err
+    third = json.loads(stdout)
+    assert {k: third["settings"]["overrides"][k] for k in ("ws_lr", "ws_train_on")} == {"ws_lr": 0.1,
+                                                                                       "ws_train_on": "uniform"}
+    assert third["settings"]["standalone_recipe"]["ws_lr"] == 0.025  # the re-ranking's --rerank-lr
+    third = third["results"]
+    assert [r["standalone_accuracy"] for r in third["architectures"]] == [r["standalone_accuracy"] for r in rows]
+    assert -1.0 <= third["ranking"]["kendall_tau"] <= 1.0
+
+
+def test_uniform_training_draws_fresh_architectures():
+    """``train_on='uniform'`` trains a new random architecture each step, ``pool`` only the pool's."""
+    import numpy as np
+
+    from nao_tf.search.config import WsConfig
+    from nao_tf.search.weight_sharing import WeightSharingEvaluator
+    from nao_tf.spaces import get_space
+
+    pool = get_space("nasnet-ws").sample(np.random.default_rng(3), 1)
+    seen = {}
+    for mode in ("pool", "uniform"):
+        ev = WeightSharingEvaluator(WsConfig(valid_size=200, eval_images=64, channels=4, batch_size=16,
+                                             warmup_epochs=0.0, epochs_per_round=0.0, train_on=mode))
+        trainer = ev.trainer
+        archs = []
+        step = trainer.train_step
+        trainer.train_step = lambda x, y, a, p, s, _step=step, _archs=archs: (_archs.append(tuple(a.numpy())),
+                                                                             _step(x, y, a, p, s))[1]
+        ev.pool = list(pool)
+        ev.train(6)
+        seen[mode] = set(archs)
+    assert seen["pool"] == {tuple(pool[0].values)}
+    assert len(seen["uniform"]) == 6 and tuple(pool[0].values) not in seen["uniform"]
 
 
 def test_ws_ranking_bad_input_is_one_line(cli, tmp_path):

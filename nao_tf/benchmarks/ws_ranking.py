@@ -30,7 +30,8 @@ from nao_tf.benchmarks.report import BenchmarkRun, Stopwatch
 from nao_tf.errors import ConfigError
 from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_json
 
-# the settings of the stand-alone recipe: two runs with the same values give comparable accuracies
+# the settings of the stand-alone recipe: two runs with the same values give comparable accuracies ("ws_lr" is
+# the re-ranking's learning rate, --rerank-lr; the key keeps its first name so that existing caches stay valid)
 RECIPE_KEYS = ("dataset", "data_dir", "valid_size", "rerank_epochs", "rerank_layers", "rerank_channels",
                "batch_size", "ws_lr", "child_steps", "max_params")
 ARCH_STREAM = 9301  # random architectures scored by the benchmark
@@ -57,7 +58,7 @@ def preset_settings(preset: str, overrides: dict[str, Any] | None = None) -> dic
             "initial_pool": nao.initial_pool, "per_round": nao.per_round, "layers": ev.layers,
             "channels": ev.channels, "batch_size": ev.batch_size, "valid_size": ev.valid_size,
             "rerank_epochs": ev.rerank_epochs, "rerank_layers": ev.rerank_layers,
-            "rerank_channels": ev.rerank_channels, "ws_lr": ev.lr, "child_steps": ev.rerank_steps,
+            "rerank_channels": ev.rerank_channels, "ws_lr": ev.rerank_lr, "child_steps": ev.rerank_steps,
             "max_params": ev.max_params, "config": config.to_json()}
 
 

@@ -220,6 +220,10 @@ class WsConfig(_ImageEvaluator):
     epochs_per_round: Float = opt(1.0, "ws: supernet epochs per later round", "--epochs-per-round", ge=0)
     pool_size: Int = opt(0, "ws: architectures the supernet trains on (the round's batch plus the best so far)",
                          "--pool-size", ge=0)
+    train_on: Literal["pool", "uniform"] = opt(
+        "pool", "ws: architectures each supernet step trains: 'pool' (drawn from the round's pool, as NAO-WS) "
+                "or 'uniform' (a fresh random architecture of the space every step, fair to unseen ones)",
+        "--ws-train-on")
     lr: Float = opt(0.025, "ws: supernet learning rate (cosine)", "--ws-lr", gt=0)
     lr_min: Float = opt(0.001, "ws: final supernet learning rate", "--ws-lr-min", ge=0)
     grad_clip: Float = opt(5.0, "ws: global gradient-norm clip", None, gt=0)
@@ -233,6 +237,9 @@ class WsConfig(_ImageEvaluator):
     rerank_channels: Int | None = opt(None, "ws: F of the re-ranked networks (default: --channels)",
                                       "--rerank-channels", ge=1)
     rerank_batch_size: Int = opt(64, "ws: batch of the re-ranked networks", None, ge=1)
+    rerank_lr: Float = opt(0.025, "ws: learning rate (cosine) of the stand-alone re-ranking, apart from the "
+                                  "supernet's --ws-lr so that tuning the supernet keeps the same ground truth",
+                           "--rerank-lr", gt=0)
     rerank_steps: Int | None = opt(None, "ws re-ranking / child: at most this many steps per epoch", "--child-steps",
                                    ge=1)
 

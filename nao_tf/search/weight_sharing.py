@@ -171,6 +171,17 @@ class WeightSharingEvaluator(Evaluator):
         self._pos += self.batch_size
         return self.split.normalize(self.split.x_train[idx]), self.split.y_train[idx].astype(np.int32)
 
+    def _training_arch(self) -> Architecture:
+        """The architecture of the next supernet step: one of the pool, or (``train_on='uniform'``) a fresh
+        random one within the parameter budget, so that every path gets trained, not only the pool's."""
+        if self.settings.train_on == "pool":
+            return self.pool[int(self._rng.integers(len(self.pool)))]
+        for _ in range(1000):
+            arch = self.space.sample(self._rng)[0]
+            if self.is_allowed(arch):
+                return arch
+        raise ConfigError("no random architecture fits --max-params after 1000 draws; raise --max-params")
+
     def train(self, steps: int) -> float:
         """``steps`` supernet minibatches, each with one architecture drawn uniformly from the pool."""
         import tensorflow as tf
@@ -182,7 +193,7 @@ class WeightSharingEvaluator(Evaluator):
         losses = []
         total = self.total_planned_steps
         for _ in range(steps):
-            arch = self.pool[int(self._rng.integers(len(self.pool)))]
+            arch = self._training_arch()
             x, y = self._next_batch()
             progress = tf.constant(min(1.0, self.total_steps / total), tf.float32)
             seed = tf.constant([self.seed, self.total_steps], tf.int32)
@@ -285,7 +296,7 @@ class WeightSharingEvaluator(Evaluator):
             if key not in done:
                 out = train_child(ev.arch, self.split.data, epochs=self.rerank_epochs, layers=self.rerank_layers,
                                   channels=self.rerank_channels, batch_size=self.settings.rerank_batch_size,
-                                  lr=self.settings.lr, drop_path_keep=1.0, aux_head=False, cutout=0,
+                                  lr=self.settings.rerank_lr, drop_path_keep=1.0, aux_head=False, cutout=0,
                                   valid_size=self.valid_size, seed=self.seed,
                                   steps_per_epoch=self.settings.rerank_steps)
                 done[key] = {"integers": key, "shared_accuracy": ev.score,
