@@ -14,6 +14,7 @@ from typing import Any
 
 from nao_tf.cli.argtypes import nonnegative_int, positive_int, seed
 from nao_tf.errors import ConfigError
+from nao_tf.search.config import STANDALONE_CACHE
 
 
 def register(sub: Any) -> None:
@@ -185,7 +186,7 @@ def _add_ws_ranking(bench: Any) -> None:
                              "(default: default)")
     parser.add_argument("--archs", type=int, default=24, help="random architectures K (default 24)")
     parser.add_argument("--top-k", type=int, default=5, help="top-k overlap reported (default 5)")
-    parser.add_argument("--cache", default="runs/ws-ranking/standalone.json",
+    parser.add_argument("--cache", default=STANDALONE_CACHE,
                         help="JSON file of stand-alone accuracies, reused and extended by later runs "
                              "(default runs/ws-ranking/standalone.json)")
     parser.add_argument("--out", default="runs/ws-ranking",

@@ -172,9 +172,9 @@ def summary(result: Any) -> dict[str, Any]:
 
 
 def print_summary(result: Any) -> None:
-    """The image searches' answer and what to do next."""
+    """The image searches' answer: the winner, how it compares with random picking, where the finalists came
+    from, and the next commands (sized by the library to this machine)."""
     final, run_dir = result.final, Path(result.run_dir)
-    dataset = result.extra.get("dataset", "embedded")
     acc = final["standalone_accuracy"]
     acc_text = "n/a" if acc is None else f"{acc:.4f}"
     lines = [
@@ -182,10 +182,27 @@ def print_summary(result: Any) -> None:
         f"  {final['readable']}",
         f"stand-alone validation accuracy: {acc_text} ({final['chosen_by']})",
         f"parameters: {final['params']}",
+        f"against random architectures: {final['baseline']['text']}",
+        f"finalists: {_sources_line(final)}",
         f"run folder: {run_dir}  (final.json, evaluations.json, rounds.png, best_cell.png)",
         f"wall time: {final['wall_seconds']:.0f} s",
         "next:",
-        f"  nao-tf train {run_dir / 'final_arch.json'} --dataset {dataset} --out {run_dir / 'final'}",
-        f"  nao-tf export {run_dir / 'final'}",
     ]
+    steps = final["next_steps"]
+    lines += [f"  train the winner ({steps['train']['note']}):", f"    {steps['train']['command']}",
+              "  export it (SavedModel + ONNX):", f"    {steps['export']['command']}"]
     print("\n".join(lines), flush=True)
+
+
+def _sources_line(final: dict[str, Any]) -> str:
+    """``2 of the 3 re-ranked came from the search's proposals, not the random pool (gradient 2, random 1); the
+    winner from gradient(eta=3), round 2``."""
+    counts = final["top_sources"]
+    total = sum(counts.values())
+    nao = sum(v for k, v in counts.items() if k not in ("random", "unknown"))
+    what = "re-ranked" if final["reranked"] else "best"
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    win = final["winner_source"]
+    origin = "the random pool" if win["source"] == "random" else win["source"]
+    return (f"{nao} of the {total} {what} came from the search's proposals, not the random pool ({parts}); the "
+            f"winner from {origin}, round {win['round']}")

@@ -175,7 +175,7 @@ def _train_cnn(args: argparse.Namespace) -> int:
         config = train_cnn.TrainConfig(arch=args.arch, **given)
         run = Path(args.out) if args.out else Path("runs") / time.strftime("train-%Y%m%d-%H%M%S")
     summary = train_cnn.train_run(config, run, resume=bool(args.resume), verbose=0 if args.quiet else 1,
-                                  cluster=cluster)
+                                  cluster=cluster, log=None if args.quiet else _stderr_line)
     if args.json:
         print(json.dumps(summary, indent=2))
     elif cluster is not None and not cluster.is_chief:
@@ -187,6 +187,13 @@ def _train_cnn(args: argparse.Namespace) -> int:
         print(f"trained {summary['epochs']} epochs into {summary['run']}: validation accuracy {acc_text}, "
               f"{summary['params']} parameters; model: {summary['model']}")
     return 0
+
+
+def _stderr_line(text: str) -> None:
+    """Messages of the library (the time estimate after the first epoch) go to stderr, beside the progress bar."""
+    import sys
+
+    print(text, file=sys.stderr, flush=True)
 
 
 def _check_multi_worker_args(args: argparse.Namespace) -> None:

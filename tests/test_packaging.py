@@ -37,5 +37,6 @@ def test_wheel_has_no_generic_top_level_names(tmp_path):
     assert top <= {"nao_tf", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}, top
     assert "nao_tf/cli/main.py" in names and "nao_tf/export/__init__.py" in names
     assert any(n.startswith("nao_tf/data/embedded/") and n.endswith(".npz") for n in names)
+    assert "nao_tf/search/baselines/standalone.json" in names  # the random-architecture baseline of 'default'
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "nao-tf = nao_tf.cli.main:main" in zipfile.ZipFile(wheel).read(entry).decode()

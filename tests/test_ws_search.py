@@ -1,18 +1,60 @@
-"""NAO-WS image search end to end through the CLI at toy size: run folder, final answer, plots, --max-params."""
+"""NAO-WS image search end to end through the CLI at toy size: run folder, final answer, plots, --max-params, the
+comparison with random architectures (``baseline``), the finalists' sources, and the printed next commands run
+as printed (train, then export)."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nao_tf.cli.main import main
+from nao_tf.search.baseline import StandaloneCache, recipe_key, search_recipe
+from nao_tf.search.config import resolve
 
 TOY = ["--layers", "1", "--channels", "4", "--batch-size", "32", "--valid-size", "200", "--eval-images", "100",
        "--warmup-epochs", "0.02", "--epochs-per-round", "0.01", "--budget", "6", "--initial-pool", "4",
        "--per-round", "2", "--top-k", "4", "--controller-epochs", "3", "--controller-set", "jit_compile=false",
        "--rerank-top", "2", "--rerank-epochs", "1", "--child-steps", "2", "--quiet", "--seed", "0"]
+
+
+RANDOM_ACCS = [0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.6, 0.9]  # stand-alone accuracies of "random architectures"
+
+
+def _flags(argv: list[str]) -> dict[str, object]:
+    """The settings flags of ``argv`` as ``resolve`` overrides."""
+    out: dict[str, object] = {}
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--quiet":
+            i += 1
+            continue
+        if argv[i] == "--controller-set":
+            out.setdefault("--controller-set", []).append(argv[i + 1])  # type: ignore[union-attr]
+        else:
+            out[argv[i]] = argv[i + 1]
+        i += 2
+    return out
+
+
+def _write_cache(path: Path, rec: dict, accs: list[float]) -> None:
+    """A stand-alone cache as 'nao-tf benchmark ws-ranking' writes it, holding ``accs`` for recipe ``rec``."""
+    cache = StandaloneCache(path)
+    rows = cache.results(rec, 0)
+    for i, acc in enumerate(accs):
+        rows[f"arch-{i}"] = {"standalone_accuracy": acc, "params": 1000, "seconds": 1.0}
+    cache.save()
+
+
+def _command(out: str, verb: str) -> list[str]:
+    """The one printed ``nao-tf VERB ...`` line as an argv for ``main``."""
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip().startswith(f"nao-tf {verb} ")]
+    assert len(lines) == 1, out
+    return shlex.split(lines[0])[1:]
 
 
 def _params_median(layers=1, channels=4):
@@ -24,9 +66,13 @@ def _params_median(layers=1, channels=4):
 
 
 def test_ws_search_end_to_end_with_max_params(tmp_path, capsys):
-    run = tmp_path / "run"
+    run, cache = tmp_path / "run", tmp_path / "standalone.json"
     limit = _params_median()
-    assert main(["search", "--out", str(run), "--max-params", str(limit), *TOY]) == 0
+    # a random-architecture baseline for this run's recipe; --final-train-seconds keeps the printed train short
+    argv = ["--max-params", str(limit), "--baseline-cache", str(cache), "--final-train-seconds", "45", *TOY]
+    rec = search_recipe(resolve(overrides=_flags(argv)))
+    _write_cache(cache, rec, RANDOM_ACCS)
+    assert main(["search", "--out", str(run), *argv]) == 0
     out = capsys.readouterr().out
     for text in ("best architecture (nasnet-ws):", "stand-alone validation accuracy:", f"run folder: {run}",
                  "nao-tf train", "nao-tf export"):
@@ -48,15 +94,75 @@ def test_ws_search_end_to_end_with_max_params(tmp_path, capsys):
     config = json.loads((run / "config.json").read_text())
     assert config["evaluator"]["kind"] == "ws" and config["evaluator"]["max_params"] == limit
     # the answer can be trained as is
-    from nao_tf.architectures import resolve
+    from nao_tf.architectures import resolve as resolve_arch
 
-    assert resolve(str(run / "final_arch.json")).integers.replace(" ", "") == \
+    assert resolve_arch(str(run / "final_arch.json")).integers.replace(" ", "") == \
         final["integers"].replace("|", "").replace(" ", "")
-    # a finished search resumed: nothing re-evaluated, same answer
+    # the baseline: the winner's stand-alone accuracy among the random architectures of the same recipe
+    base, acc = final["baseline"], final["standalone_accuracy"]
+    accs = np.asarray(RANDOM_ACCS)
+    assert base["available"] and base["recipe_key"] == recipe_key(rec) and base["sources"] == [str(cache)]
+    assert base["n"] == len(RANDOM_ACCS) and base["median"] == pytest.approx(np.median(accs), abs=1e-4)
+    assert (base["q1"], base["q3"]) == pytest.approx(tuple(np.percentile(accs, [25, 75])), abs=1e-4)
+    assert base["mean"] == pytest.approx(accs.mean(), abs=1e-4)
+    assert base["percentile"] == pytest.approx(100 * ((accs < acc).sum() + 0.5 * (accs == acc).sum()) / len(accs),
+                                               abs=0.05)
+    expected = "top quartile" if acc > base["q3"] else "above median" if acc > base["median"] else \
+        "at median" if acc == base["median"] else "below median"
+    assert base["verdict"] == expected and base["winner_accuracy"] == pytest.approx(acc, abs=1e-4)
+    assert f"against random architectures: winner {acc:.4f} vs 8 random architectures" in out, out
+    assert expected in out
+
+    # where the re-ranked finalists came from, counted from evaluations.json
+    records = json.loads((run / "evaluations.json").read_text())
+    by_arch = {" ".join(map(str, r["arch"])): r for r in records}
+    finalists = [by_arch[r["integers"]] for r in final["reranked"]]
+    counts: dict[str, int] = {}
+    for r in finalists:
+        family = r["source"].split("(")[0]
+        counts[family] = counts.get(family, 0) + 1
+    assert final["top_sources"] == counts and sum(counts.values()) == 2
+    winner = by_arch[final["reranked"][0]["integers"]]
+    assert final["winner_source"] == {"source": winner["source"], "round": winner["step"]}
+    nao = sum(v for k, v in counts.items() if k != "random")
+    assert f"finalists: {nao} of the 2 re-ranked came from the search's proposals, not the random pool" in out, out
+
+    # the next commands, as printed, run to completion within their stated time
+    plan = final["next_steps"]["train"]
+    assert plan["recipe"] == "fit" and plan["steps_per_epoch"] == 2 and plan["estimate_seconds"] > 0
+    assert f"about {plan['note'].split('about ')[1]}" in out
+    train = _command(out, "train")
+    assert train[train.index("--epochs") + 1] == str(plan["epochs"])
+    assert train[train.index("--channels") + 1] == str(plan["channels"])
+    started = time.perf_counter()
+    assert main(train) == 0
+    took = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert "time estimate: epoch 1 took" in err, err
+    assert took <= 2 * plan["estimate_seconds"], (took, plan)
+    summary = json.loads((run / "final" / "summary.json").read_text())
+    assert summary["epochs"] == plan["epochs"]
+    export = _command(out, "export")
+    assert main([*export, "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported and (run / "exports").is_dir() and any((run / "exports").rglob("*.onnx"))
+
+    # a finished search resumed: nothing re-evaluated, same answer; the cache gone and the toy recipe not
+    # shipped, the baseline is one honest line with the command that measures it
+    cache.unlink()
     assert main(["search", "--resume", str(run), "--quiet"]) == 0
+    out = capsys.readouterr().out
     again = json.loads((run / "final.json").read_text())
     assert again["integers"] == final["integers"]
     assert len(json.loads((run / "evaluations.json").read_text())) == 6
+    base = again["baseline"]
+    assert not base["available"] and base["command"].startswith(
+        "nao-tf benchmark ws-ranking --preset default --standalone-only")
+    for setting in ("--set valid_size=200", "--set rerank_channels=4", "--set rerank_epochs=1",
+                    "--set child_steps=2", f"--set max_params={limit}", f"--cache {cache}"):
+        assert setting in base["command"], base["command"]
+    line = next(ln for ln in out.splitlines() if ln.startswith("against random architectures:"))
+    assert "no baseline" in line and base["command"] in line
 
 
 @pytest.mark.parametrize("argv, match", [

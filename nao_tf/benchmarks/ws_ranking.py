@@ -16,9 +16,7 @@ Overrides (``settings``) let one measure one supernet lever at a time against th
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,12 +26,17 @@ import numpy as np
 
 from nao_tf.benchmarks.report import BenchmarkRun, Stopwatch
 from nao_tf.errors import ConfigError
-from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_json
+from nao_tf.runio import atomic_write_bytes, atomic_write_json
+from nao_tf.search.baseline import (  # noqa: F401  (the cache and its recipe live with the search that reads them)
+    RECIPE_KEYS,
+    StandaloneCache,
+    distribution,
+    percentile_of,
+    recipe,
+    recipe_key,
+)
+from nao_tf.search.config import STANDALONE_CACHE
 
-# the settings of the stand-alone recipe: two runs with the same values give comparable accuracies ("ws_lr" is
-# the re-ranking's learning rate, --rerank-lr; the key keeps its first name so that existing caches stay valid)
-RECIPE_KEYS = ("dataset", "data_dir", "valid_size", "rerank_epochs", "rerank_layers", "rerank_channels",
-               "batch_size", "ws_lr", "child_steps", "max_params")
 ARCH_STREAM = 9301  # random architectures scored by the benchmark
 STANDIN_STREAM = 9302  # random architectures standing in for NAO's proposals while the supernet trains
 
@@ -56,47 +59,10 @@ def preset_settings(preset: str, overrides: dict[str, Any] | None = None) -> dic
     return {"preset": preset, "evaluator": "ws", "space": config.space, "seed": config.seed,
             "dataset": config.data.dataset, "data_dir": config.data.data_dir, "budget": config.budget,
             "initial_pool": nao.initial_pool, "per_round": nao.per_round, "layers": ev.layers,
-            "channels": ev.channels, "batch_size": ev.batch_size, "valid_size": ev.valid_size,
+            "channels": ev.channels, "batch_size": ev.rerank_batch_size, "valid_size": ev.valid_size,
             "rerank_epochs": ev.rerank_epochs, "rerank_layers": ev.rerank_layers,
             "rerank_channels": ev.rerank_channels, "ws_lr": ev.rerank_lr, "child_steps": ev.rerank_steps,
             "max_params": ev.max_params, "config": config.to_json()}
-
-
-def recipe(settings: dict[str, Any]) -> dict[str, Any]:
-    """The stand-alone recipe's settings (what a cached accuracy depends on)."""
-    out = {k: settings.get(k) for k in RECIPE_KEYS}
-    out["rerank_layers"] = out["rerank_layers"] or settings["layers"]
-    out["rerank_channels"] = out["rerank_channels"] or settings["channels"]
-    return out
-
-
-def recipe_key(rec: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(rec, sort_keys=True).encode()).hexdigest()[:16]
-
-
-class StandaloneCache:
-    """Stand-alone accuracies per (recipe, training seed, architecture), in one JSON file written atomically
-    after every trained network, so a killed run loses at most the network in progress."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.data: dict[str, Any] = {"version": 1, "recipes": {}}
-        if self.path.is_file():
-            try:
-                data = read_json(self.path)
-                if not isinstance(data, dict) or not isinstance(data.get("recipes"), dict):
-                    raise ValueError("no 'recipes' mapping")
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"cannot read the stand-alone cache {str(self.path)!r}: {exc}; delete it or "
-                                  "pass another --cache") from None
-            self.data = data
-
-    def results(self, rec: dict[str, Any], train_seed: int) -> dict[str, Any]:
-        entry = self.data["recipes"].setdefault(recipe_key(rec), {"recipe": rec, "seeds": {}})
-        return entry["seeds"].setdefault(str(int(train_seed)), {})
-
-    def save(self) -> None:
-        atomic_write_json(self.path, self.data)
 
 
 def random_architectures(settings: dict[str, Any], count: int, seed: int, stream: int,
@@ -217,20 +183,6 @@ def top_k_overlap(a: Any, b: Any, k: int) -> float:
     return len(top_a & top_b) / k
 
 
-def distribution(values: Any) -> dict[str, float]:
-    v = np.asarray(values, np.float64)
-    q1, med, q3 = np.percentile(v, [25, 50, 75])
-    return {"n": int(len(v)), "mean": round(float(v.mean()), 4), "std": round(float(v.std(ddof=1)), 4)
-            if len(v) > 1 else 0.0, "min": round(float(v.min()), 4), "q1": round(float(q1), 4),
-            "median": round(float(med), 4), "q3": round(float(q3), 4), "max": round(float(v.max()), 4)}
-
-
-def percentile_of(value: float, values: Any) -> float:
-    """Share (in percent) of ``values`` strictly below ``value``, ties counted half."""
-    v = np.asarray(values, np.float64)
-    return round(100.0 * (float((v < value).sum()) + 0.5 * float((v == value).sum())) / max(1, len(v)), 1)
-
-
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Shared-weight score against stand-alone accuracy, one dot per architecture."""
     import matplotlib
@@ -254,7 +206,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
 
 
 def run_ws_ranking(preset: str = "default", archs: int = 24, top_k: int = 5, seed: int = 0,
-                   train_seed: int | None = None, cache: str | os.PathLike = "runs/ws-ranking/standalone.json",
+                   train_seed: int | None = None, cache: str | os.PathLike = STANDALONE_CACHE,
                    overrides: dict[str, Any] | None = None, out_dir: str | os.PathLike | None = None,
                    standalone_only: bool = False,
                    progress: Callable[[str], Any] | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import io
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from nao_tf.children.params import AUX_WEIGHT, count_params, nasnet_space  # noq
 from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError, WorkerLostError  # noqa: E402
 from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from nao_tf.spaces import Architecture  # noqa: E402
+from nao_tf.timing import estimate_line  # noqa: E402
 
 RUN_KIND = "nao-tf-cnn-train"
 CHECKPOINTS = "checkpoints"
@@ -311,6 +313,32 @@ class _RunFolderWriter(keras.callbacks.Callback):
         save_checkpoint(self.run, self.model, epoch + 1, self.history)
 
 
+class _TimeEstimate(keras.callbacks.Callback):
+    """After the first epoch of this ``fit``: how long the whole run will take, through ``log`` (the CLI prints
+    it), so nobody waits 70 hours for a run they expected to take minutes."""
+
+    def __init__(self, log: Callable[[str], Any], guard: _NanGuard, epochs: int) -> None:
+        super().__init__()
+        self.log, self.guard, self.epochs = log, guard, int(epochs)
+        self.started = time.perf_counter()
+        self.first: int | None = None
+        self.epoch_started = self.started
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.first is not None or self.guard.diverged:
+            return
+        self.first = epoch
+        now = time.perf_counter()
+        total = self.epochs - epoch  # epochs of this invocation (a resumed run starts at ``epoch``)
+        self.log(estimate_line(now - self.started, now - self.epoch_started, 1, total, epoch=epoch + 1))
+
+
 def save_checkpoint(run: Path, model: keras.Model, epoch: int, history: list[dict[str, Any]]) -> None:
     folder = run / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
@@ -402,23 +430,25 @@ def _restore_outside_strategy(model: keras.Model, path: Path, arch: Architecture
 
 
 def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, verbose: int = 1,
-              data: Any = None, cluster: ClusterRole | None = None) -> dict[str, Any]:
+              data: Any = None, cluster: ClusterRole | None = None,
+              log: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """Train ``config`` into ``run_dir`` (new, or ``resume=True`` to continue it); returns the summary dict.
 
     ``cluster`` (from ``distribute.cluster_role``): train as that worker of a ``TF_CONFIG`` cluster under
     ``MultiWorkerMirroredStrategy``. The chief's ``run_dir`` is the job's backup: when it already holds this
     run, every worker continues from its last finished epoch (a restart after a lost worker). Other workers
-    write into a temporary folder, deleted at the end.
+    write into a temporary folder, deleted at the end. ``log(text)`` gets the time estimate after the first
+    epoch (the library never prints).
     """
     if cluster is None:
-        return _train_run(config, Path(run_dir), resume=resume, verbose=verbose, data=data)
+        return _train_run(config, Path(run_dir), resume=resume, verbose=verbose, data=data, log=log)
     config.check()
     strategy = distribute.make_strategy()  # before any other TensorFlow work of this process
     run = Path(run_dir)
     with distribute.WorkerFolder(run, cluster) as folder:
         resume = cluster.is_chief and (resume or (run / "config.json").is_file())
         summary = _train_run(config, folder, resume=resume, verbose=verbose, data=data, strategy=strategy,
-                             cluster=cluster)
+                             cluster=cluster, log=log)
     summary.update(run=str(run), worker=cluster.name, chief=cluster.is_chief, workers=cluster.tasks)
     if not cluster.is_chief:
         summary["model"] = None  # written by the chief only
@@ -426,7 +456,8 @@ def train_run(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool =
 
 
 def _train_run(config: TrainConfig, run: Path, *, resume: bool, verbose: int, data: Any,
-               strategy: tf.distribute.Strategy | None = None, cluster: ClusterRole | None = None) -> dict[str, Any]:
+               strategy: tf.distribute.Strategy | None = None, cluster: ClusterRole | None = None,
+               log: Callable[[str], Any] | None = None) -> dict[str, Any]:
     from nao_tf.data.images import load_images
 
     config.check()
@@ -501,6 +532,7 @@ def _train_run(config: TrainConfig, run: Path, *, resume: bool, verbose: int, da
         *([_SyncMovingStats(strategy)] if cluster is not None else []),
         _RunFolderWriter(run, history, guard, started),
         keras.callbacks.TensorBoard(log_dir=str(run / "tensorboard"), update_freq="epoch", profile_batch=0),
+        *([_TimeEstimate(log, guard, config.epochs)] if log is not None else []),
     ]
     try:
         with distribute.keras_fit_scope(model, strategy):

@@ -286,6 +286,7 @@ class LmTrainer:
         per_epoch = count_windows(self.train_data, cfg.bptt)
         start = time.perf_counter()
         stop = cfg.max_steps is not None and self.steps >= cfg.max_steps
+        first_epoch = self.epoch  # where this invocation starts (for the time estimate)
         while self.epoch < cfg.epochs and not stop:
             epoch = self.epoch + 1
             self.state.assign(tf.zeros_like(self.state))
@@ -350,7 +351,22 @@ class LmTrainer:
             self.log(f"epoch {epoch} | train ppl {entry['train_ppl']:.2f} | valid ppl {valid_ppl:.2f}"
                              f"{' (best)' if improved else ''}"
                              f"{' | switching to averaged SGD' if switched else ''}")
+            if epoch == first_epoch + 1 and not stop:
+                self.log(self._estimate(time.perf_counter() - start, time.perf_counter() - t0, first_epoch,
+                                        per_epoch))
         return self._finish(test)
+
+    def _estimate(self, elapsed: float, epoch_seconds: float, first_epoch: int, per_epoch: int) -> str:
+        """The time-estimate line after this invocation's first epoch: the epochs left (fewer when
+        ``max_steps`` ends training earlier) at the first epoch's pace."""
+        from nao_tf.timing import estimate_line
+
+        cfg = self.config
+        total = cfg.epochs - first_epoch
+        if cfg.max_steps is not None:
+            left_steps = max(0, cfg.max_steps - self.steps)
+            total = min(total, 1 + math.ceil(left_steps / max(1, per_epoch)))
+        return estimate_line(elapsed, epoch_seconds, 1, total, epoch=self.epoch)
 
     def _diverged(self, epoch: int, step: int) -> None:
         where = f" in {self.output}" if self.output is not None else ""

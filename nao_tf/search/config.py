@@ -60,6 +60,9 @@ NAO_METHODS = ("nao", "nao+mutation", "seminas")
 EVALUATOR_KINDS = ("table", "ws", "child", "lm-ws", "lm-child")
 # the evaluator a space uses when none is given, and the spaces each evaluator can score
 SPACE_EVALUATORS = {"nb201": "table", "nasnet-ws": "ws", "nasnet-full": "child", "rnn": "lm-ws"}
+# where 'nao-tf benchmark ws-ranking' caches stand-alone accuracies of random architectures, and where a search
+# looks for them (nao_tf.search.baseline)
+STANDALONE_CACHE = "runs/ws-ranking/standalone.json"
 EVALUATOR_SPACES = {"table": None, "ws": ("nasnet-ws",), "child": ("nasnet-full", "nasnet-ws"),
                     "lm-ws": ("rnn",), "lm-child": ("rnn",)}
 
@@ -207,6 +210,13 @@ class _ImageEvaluator(Section):
     max_params: Int | None = opt(None, "never evaluate nor propose architectures whose stand-alone network has more "
                                        "trainable parameters than this", "--max-params",
                                  "a positive number of parameters", ge=1)
+    baseline_cache: str = opt(STANDALONE_CACHE, "stand-alone accuracies of random architectures (the file 'nao-tf "
+                                                "benchmark ws-ranking' writes) the winner is compared with; when it "
+                                                "lacks the run's recipe, the distribution shipped with nao-tf for "
+                                                "the default preset is used", "--baseline-cache", min_length=1)
+    final_train_seconds: Float = opt(600.0, "seconds the printed 'nao-tf train' next step should take on the "
+                                            "machine the search ran on (small datasets; CIFAR gets the paper's "
+                                            "recipe)", "--final-train-seconds", gt=0)
 
 
 class WsConfig(_ImageEvaluator):

@@ -11,16 +11,31 @@ from __future__ import annotations
 
 import io
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from nao_tf.runio import atomic_write_bytes, atomic_write_json
 
 IMAGE_EVALUATORS = ("ws", "child")
+FINALISTS = 3  # without re-ranking, the sources of this many best are reported
 
 
-def finalize(search: Any, evaluator: Any, run_dir: Path, wall_seconds: float) -> dict[str, Any]:
-    """Re-rank (NAO-WS), pick the winner, write the final files; returns ``final.json``'s content."""
+def sources(records: list[dict[str, Any]], space: Any) -> dict[Any, tuple[str, int]]:
+    """Where each evaluated architecture came from: (source, round). Sources are ``random`` (the initial pool),
+    ``gradient(...)`` / ``screened(...)`` (NAO's generation), ``mutate`` (hybrids, evolution)."""
+    return {space.make(r["arch"]): (str(r.get("source") or "unknown"), int(r["step"])) for r in records}
+
+
+def finalize(search: Any, evaluator: Any, run_dir: Path, wall_seconds: float, config: Any) -> dict[str, Any]:
+    """Re-rank (NAO-WS), pick the winner, write the final files; returns ``final.json``'s content.
+
+    Besides the winner, ``final.json`` says whether the search beat random picking (``baseline``:
+    ``nao_tf.search.baseline``), where the finalists came from (``top_sources``: the random pool or NAO's
+    rounds) and what to run next on this machine (``next_steps``: ``nao_tf.search.next_steps``)."""
+    from nao_tf.search.baseline import baseline_section
+    from nao_tf.search.next_steps import plan_training
+
     space = search.space
     best = search.best()
     reranked: list[dict[str, Any]] = []
@@ -52,6 +67,14 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, wall_seconds: float) ->
              "chosen_by": how, "search_score": next((e.score for e in search.history if e.arch == winner), None),
              "reranked": reranked, "queries": len(search.history), "rounds": search.step,
              "status": search.status, "diagram": diagram, "wall_seconds": round(wall_seconds, 1)}
+    finalists = [space.parse_integers(r["integers"]) for r in reranked] or \
+        [e.arch for e in sorted(search.history, key=lambda e: -e.score)[:FINALISTS]]
+    origins = sources(search.records, space)
+    final["top_sources"] = dict(Counter(origins.get(a, ("unknown", None))[0].split("(")[0] for a in finalists))
+    source, step = origins.get(winner, ("unknown", None))
+    final["winner_source"] = {"source": source, "round": step}
+    final["baseline"] = baseline_section(config, standalone)
+    final["next_steps"] = plan_training(config, final, search, evaluator, run_dir)
     atomic_write_json(run_dir / "final.json", final)
     return final
 

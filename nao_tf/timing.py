@@ -1,0 +1,39 @@
+"""Durations for people: how long a training run will take, said the same way everywhere (``nao-tf train``'s
+estimate after the first epoch, the next steps ``nao-tf search`` prints). TensorFlow-free."""
+
+from __future__ import annotations
+
+import math
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``3.5 h``, ``12 days``: rounded to what a person plans with."""
+    s = max(0.0, float(seconds))
+    if not math.isfinite(s):
+        return "unknown"
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    if s < 48 * 3600:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.0f} days"
+
+
+def estimate_total(elapsed: float, epoch_seconds: float, epochs_done: int, epochs_total: int) -> float:
+    """Seconds the whole run takes: what has elapsed plus the remaining epochs at ``epoch_seconds`` each.
+
+    Why the first epoch is a fair (slightly high) yardstick: it includes tracing the train and validation steps,
+    which later epochs skip, so the estimate errs towards finishing early rather than late."""
+    return float(elapsed) + max(0, int(epochs_total) - int(epochs_done)) * float(epoch_seconds)
+
+
+def estimate_line(elapsed: float, epoch_seconds: float, epochs_done: int, epochs_total: int,
+                  epoch: int | None = None) -> str:
+    """The one line a trainer reports after its first epoch (``log`` callbacks print it). Counts are of this
+    invocation (a resumed run counts from where it resumed); ``epoch`` is the finished epoch's number."""
+    total = estimate_total(elapsed, epoch_seconds, epochs_done, epochs_total)
+    left = max(0, int(epochs_total) - int(epochs_done))
+    return (f"time estimate: epoch {epochs_done if epoch is None else epoch} took {format_duration(epoch_seconds)}; "
+            f"{epochs_total} epochs take about {format_duration(total)} in all ({format_duration(total - elapsed)} "
+            f"for the {left} left)")

@@ -1,0 +1,89 @@
+"""A first search shows whether it beat random picking and what to run next: the ``baseline`` section (shipped
+fallback, corrupt cache, no match, the child evaluator), the sizing of the next ``nao-tf train``, and the training
+time estimate after the first epoch (CNN and language model). The whole default search at toy size, with its
+printed next commands run as printed, is in tests/test_ws_search.py."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from nao_tf.cli.main import main
+from nao_tf.search.baseline import SHIPPED, baseline_section, recipe_key, search_recipe
+from nao_tf.search.config import resolve
+
+
+def test_default_recipe_falls_back_to_the_shipped_distribution(tmp_path):
+    config = resolve(overrides={"--baseline-cache": str(tmp_path / "none.json")})
+    shipped = json.loads(SHIPPED.read_text())
+    rec = search_recipe(config)
+    assert recipe_key(rec) in shipped["recipes"], "refresh the shipped file: python scripts/ship_baseline.py"
+    n = sum(len(v) for v in shipped["recipes"][recipe_key(rec)]["seeds"].values())
+    high = baseline_section(config, 0.99)
+    assert high["available"] and high["n"] == n >= 15 and high["sources"] == ["shipped with nao-tf"]
+    assert high["verdict"] == "top quartile" and high["percentile"] == 100.0
+    assert baseline_section(config, 0.01)["verdict"] == "below median"
+    # the benchmark that fills the cache uses the very same recipe (one definition, in nao_tf.search.baseline)
+    from nao_tf.benchmarks.ws_ranking import preset_settings, recipe
+
+    assert recipe(preset_settings("default")) == rec
+    # a corrupt cache is reported, never fatal at the end of a search; the shipped data still answers
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    section = baseline_section(resolve(overrides={"--baseline-cache": str(bad)}), 0.7)
+    assert section["available"] and "cannot read the stand-alone cache" in section["problems"][0]
+    # another recipe and no cache for it: not available, and the command measures exactly that recipe
+    other = resolve(overrides={"--rerank-epochs": "3", "--baseline-cache": str(tmp_path / "none.json")})
+    section = baseline_section(other, 0.7)
+    assert not section["available"] and section["command"] == (
+        f"nao-tf benchmark ws-ranking --preset default --standalone-only --set rerank_epochs=3 "
+        f"--cache {tmp_path / 'none.json'}")
+    # the child evaluator: its own training is the recipe when it trains like the re-ranking
+    child = resolve(overrides={"--evaluator": "child", "--child-epochs": "2",
+                               "--baseline-cache": str(tmp_path / "none.json")})
+    assert baseline_section(child, 0.7)["command"].endswith("--set ws_lr=0.024 --cache " + str(tmp_path / "none.json"))
+    child = resolve(overrides={"--evaluator": "child", "--aux-head": True})
+    assert not baseline_section(child, 0.7)["available"]
+
+
+def test_next_steps_fit_the_machine_and_cifar_gets_the_paper_recipe():
+    from nao_tf.search.next_steps import MAX_EPOCHS, MIN_EPOCHS, STARTUP_SECONDS, _fit
+
+    def cost(n, f):  # seconds per epoch, growing with the network
+        return 2.0 * n * f
+
+    # plenty of time: the largest candidate that still trains >= MIN_EPOCHS
+    n, f, e = _fit(cost, 1, 8, 600.0)
+    assert MIN_EPOCHS <= e <= MAX_EPOCHS and STARTUP_SECONDS + e * cost(n, f) <= 600.0
+    assert cost(n, f) == max(cost(a, b) for a in (1, 2) for b in (8, 16, 24, 32)
+                             if (600.0 - STARTUP_SECONDS) // cost(a, b) >= MIN_EPOCHS)
+    # little time: the measured size, as many epochs as fit, at least one
+    assert _fit(cost, 1, 8, 100.0) == (1, 8, 5)
+    assert _fit(cost, 1, 8, 10.0) == (1, 8, 1)
+
+
+def test_cnn_training_prints_a_time_estimate_after_the_first_epoch(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "NAONet-B", "--layers", "1", "--channels", "4", "--no-aux-head", "--no-augment",
+                 "--batch-size", "64", "--steps-per-epoch", "2", "--epochs", "2", "--out", str(run)]) == 0
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("time estimate:")]
+    assert len(lines) == 1 and "epoch 1 took" in lines[0] and "2 epochs take about" in lines[0], err
+    assert "for the 1 left" in lines[0]
+
+
+def test_lm_training_prints_a_time_estimate_after_the_first_epoch(tmp_path, capsys):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    words = [f"w{i}" for i in range(30)]
+    g = np.random.default_rng(0)
+    lines = [" ".join(g.choice(words, 8)) for _ in range(60)]
+    for split, text in (("train", lines), ("valid", lines[:10]), ("test", lines[10:20])):
+        (data / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+    assert main(["train", "PTB-NAONet", "--dataset", "ptb", "--data-dir", str(data), "--out", str(tmp_path / "r"),
+                 "--epochs", "2", "--hidden", "8", "--batch-size", "4", "--bptt", "6",
+                 "--eval-batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    estimates = [ln for ln in out.splitlines() if ln.startswith("time estimate:")]
+    assert len(estimates) == 1 and "epoch 1 took" in estimates[0] and "2 epochs take about" in estimates[0], out
