@@ -6,11 +6,13 @@ wrong for a first run on a 2-core laptop with the 6,000-image sample: about 70 h
 CIFAR the printed command trains the winner at a size and epoch count that fit ``final_train_seconds`` (600 s
 by default) *on this machine*: the search has just timed stand-alone training here (the re-ranked networks,
 or every child). Time per epoch grows with the images seen and, on a CPU, much less than in proportion to the
-parameters: small networks are dominated by per-image overhead. Measured on a 2-core CPU (one run, loaded
-machine), seconds per training image were about flat from 53k to 290k parameters and rose towards the paper's
-size; ``time per image ~ (PARAMS_OVERHEAD + params)`` fits both ends. ``nao-tf train``'s recipe (auxiliary
-head, augmentation, drop-path, batch 128) cost ``RECIPE_OVERHEAD`` times the re-ranking's per image. The
-estimate is stated with the command, and ``nao-tf train`` prints its own after the first epoch.
+parameters: small networks are dominated by per-image overhead. Measured on a 2-core CPU (one run, a loaded
+machine; 28x28 images, ``nao-tf train``'s recipe), seconds per training image relative to N=1 F=8 (53k
+parameters): F=16 1.22x (177k), N=2 F=24 1.97x (603k), N=3 F=32 4.3x (1.42M); ``time per image ~
+(PARAMS_OVERHEAD + params)`` with 400k gives 1.27x, 2.2x and 4.0x. ``nao-tf train``'s recipe (auxiliary head,
+augmentation, drop-path, batch 128) cost ``RECIPE_OVERHEAD`` = 2.5 times the re-ranking's per image (measured
+2.55 at N=1 F=8). The estimate is stated with the command, and ``nao-tf train`` prints its own after the first
+epoch.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from nao_tf.timing import format_duration
 PAPER_DATASETS = ("cifar10", "cifar100")
 VALID_COST = 1 / 3  # an image scored costs about a third of an image trained (forward pass only)
 RECIPE_OVERHEAD = 2.5  # nao-tf train's recipe per image / the re-ranking's (measured 2.55 at N=1 F=8)
-PARAMS_OVERHEAD = 1_000_000  # per-image time ~ (this + parameters): see the module docstring
+PARAMS_OVERHEAD = 400_000  # per-image time ~ (this + parameters): see the module docstring
 STARTUP_SECONDS = 45.0  # building and tracing the network before the first step, and at the first validation
 MIN_EPOCHS = 10  # a size is only worth it if it trains at least this long
 MAX_EPOCHS = 30  # beyond this the small datasets gain little; spend the time on a larger network instead
