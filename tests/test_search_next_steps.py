@@ -6,6 +6,7 @@ printed next commands run as printed, is in tests/test_ws_search.py."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -48,7 +49,10 @@ def test_default_recipe_falls_back_to_the_shipped_distribution(tmp_path):
 
 
 def test_next_steps_fit_the_machine_and_cifar_gets_the_paper_recipe():
-    from nao_tf.search.next_steps import MAX_EPOCHS, MIN_EPOCHS, STARTUP_SECONDS, _fit
+    from types import SimpleNamespace
+
+    from nao_tf.search.next_steps import MAX_EPOCHS, MIN_EPOCHS, STARTUP_SECONDS, _fit, plan_training
+    from nao_tf.spaces.nasnet import NASNET_WS
 
     def cost(n, f):  # seconds per epoch, growing with the network
         return 2.0 * n * f
@@ -59,8 +63,24 @@ def test_next_steps_fit_the_machine_and_cifar_gets_the_paper_recipe():
     assert cost(n, f) == max(cost(a, b) for a in (1, 2) for b in (8, 16, 24, 32)
                              if (600.0 - STARTUP_SECONDS) // cost(a, b) >= MIN_EPOCHS)
     # little time: the measured size, as many epochs as fit, at least one
-    assert _fit(cost, 1, 8, 100.0) == (1, 8, 5)
+    assert _fit(cost, 1, 8, STARTUP_SECONDS + 100.0) == (1, 8, 6)
     assert _fit(cost, 1, 8, 10.0) == (1, 8, 1)
+
+    # CIFAR (no CIFAR files here: the search's evaluator and its timings stand in): the paper's recipe
+    arch = NASNET_WS.sample(np.random.default_rng(0), 1)[0]
+    config = resolve(overrides={"--dataset": "cifar10", "--data-dir": "/data/c 10"})
+    data = SimpleNamespace(x_train=np.empty((50000, 1, 1, 3), np.uint8), x_test=np.empty((10000, 1, 1, 3)),
+                           num_classes=10)
+    evaluator = SimpleNamespace(name="ws", split=SimpleNamespace(data=data), settings=config.evaluator,
+                                rerank_layers=1, rerank_channels=8, rerank_epochs=2)
+    final = {"integers": arch.integers, "reranked": [{"seconds": 600.0, "params": 60000, "epochs": 2}]}
+    plan = plan_training(config, final, SimpleNamespace(space=NASNET_WS, history=[]), evaluator, Path("runs/r"))
+    train = plan["train"]
+    assert (train["recipe"], train["layers"], train["channels"], train["epochs"]) == ("paper", 6, 36, 600)
+    assert train["command"] == ("nao-tf train runs/r/final_arch.json --dataset cifar10 --data-dir '/data/c 10' "
+                                "--seed 0 --out runs/r/final")
+    assert "needs a GPU" in train["note"] and "on this machine" in train["note"]
+    assert train["estimate_seconds"] > 24 * 3600  # 600 epochs of 50,000 images on the machine that took 300 s/epoch
 
 
 def test_cnn_training_prints_a_time_estimate_after_the_first_epoch(tmp_path, capsys):
