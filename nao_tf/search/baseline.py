@@ -31,9 +31,11 @@ from nao_tf.runio import atomic_write_json, read_json
 # the re-ranking's learning rate, --rerank-lr; the key keeps its first name so that existing caches stay valid)
 RECIPE_KEYS = ("dataset", "data_dir", "valid_size", "rerank_epochs", "rerank_layers", "rerank_channels",
                "batch_size", "ws_lr", "child_steps", "max_params")
-# recipe keys that 'nao-tf benchmark ws-ranking --set KEY=VALUE' can change (batch_size there is the supernet's)
-SETTABLE = ("dataset", "data_dir", "valid_size", "rerank_epochs", "rerank_layers", "rerank_channels", "ws_lr",
-            "child_steps", "max_params")
+# recipe key -> the 'nao-tf benchmark ws-ranking --set KEY=VALUE' key that changes it (batch_size there is the
+# supernet's, so the recipe's batch cannot be set)
+SETTABLE = {"dataset": "dataset", "data_dir": "data_dir", "valid_size": "valid_size",
+            "rerank_epochs": "rerank_epochs", "rerank_layers": "rerank_layers", "rerank_channels": "rerank_channels",
+            "ws_lr": "ws_lr", "child_steps": "child_steps", "max_params": "max_params"}
 SHIPPED = Path(__file__).resolve().parent / "baselines" / "standalone.json"
 SHIPPED_PRESETS = ("default",)
 WS_PRESETS = ("default", "paper-ws")
@@ -145,7 +147,8 @@ def measure_command(config: Any, rec: dict[str, Any]) -> str | None:
     assert base is not None
     if rec["batch_size"] != base["batch_size"]:
         return None
-    sets = [f"--set {k}={quote(str(rec[k]))}" for k in SETTABLE if rec[k] != base[k] and rec[k] is not None]
+    sets = [f"--set {name}={quote(str(rec[k]))}" for k, name in SETTABLE.items()
+            if rec[k] != base[k] and rec[k] is not None]
     if any(rec[k] is None and base[k] is not None for k in SETTABLE):
         return None
     cache = config.evaluator.baseline_cache
