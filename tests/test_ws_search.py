@@ -139,7 +139,7 @@ def test_ws_search_end_to_end_with_max_params(tmp_path, capsys):
     took = time.perf_counter() - started
     err = capsys.readouterr().err
     assert "time estimate: epoch 1 took" in err, err
-    assert took <= 2 * plan["estimate_seconds"], (took, plan)
+    assert took <= 3 * plan["estimate_seconds"], (took, plan)  # "about": generous on a shared machine
     summary = json.loads((run / "final" / "summary.json").read_text())
     assert summary["epochs"] == plan["epochs"]
     export = _command(out, "export")

@@ -30,6 +30,9 @@ VALID_COST = 1 / 3  # an image scored costs about a third of an image trained (f
 RECIPE_OVERHEAD = 2.5  # nao-tf train's recipe per image / the re-ranking's (measured 2.55 at N=1 F=8)
 PARAMS_OVERHEAD = 400_000  # per-image time ~ (this + parameters): see the module docstring
 STARTUP_SECONDS = 45.0  # building and tracing the network before the first step, and at the first validation
+# tracing inside each timed re-ranking / child (measured about 24 s on the 2-core CPU); at most this share of
+# a timed training is taken for it, so tiny test-size trainings are not all overhead
+TRACE_SECONDS, TRACE_SHARE = 25.0, 0.7
 MIN_EPOCHS = 10  # a size is only worth it if it trains at least this long
 MAX_EPOCHS = 30  # beyond this the small datasets gain little; spend the time on a larger network instead
 WIDTHS = (1, 2, 3, 4)  # candidate F as multiples of the measured one
@@ -37,7 +40,8 @@ MAX_LAYERS = 6  # the paper's N
 
 
 def measurements(final: dict[str, Any], search: Any, evaluator: Any) -> list[dict[str, Any]]:
-    """The stand-alone trainings this search timed: {seconds, epochs, params, train_images, valid_images}."""
+    """The stand-alone trainings this search timed: {seconds, epochs, params, train_images, valid_images}; the
+    seconds without the tracing before the first step (``STARTUP_SECONDS`` adds it back once)."""
     n_train = len(evaluator.split.data.x_train)
     if evaluator.name == "ws":
         s = evaluator.settings
@@ -50,14 +54,15 @@ def measurements(final: dict[str, Any], search: Any, evaluator: Any) -> list[dic
     per_epoch = (n_train - valid) // batch
     if steps is not None:
         per_epoch = min(per_epoch, steps)
-    return [{"seconds": float(sec), "epochs": int(ep), "params": int(p), "train_images": per_epoch * batch,
+    return [{"seconds": float(sec) - min(TRACE_SECONDS, TRACE_SHARE * float(sec)), "epochs": int(ep),
+             "params": int(p), "train_images": per_epoch * batch,
              "valid_images": int(valid)}
             for sec, p, ep in rows if isinstance(sec, int | float) and sec > 0 and isinstance(p, int) and p > 0]
 
 
 def seconds_per_unit(measured: list[dict[str, Any]]) -> float | None:
     """Median seconds per (image trained x (PARAMS_OVERHEAD + parameters)) over the timed trainings (None when
-    nothing was timed). Their seconds include building and tracing, so this errs on the slow side."""
+    nothing was timed)."""
     rates = [m["seconds"] / (m["epochs"] * (m["train_images"] + VALID_COST * m["valid_images"])
                              * (PARAMS_OVERHEAD + m["params"])) for m in measured]
     return statistics.median(rates) if rates else None
