@@ -43,7 +43,8 @@ def test_default_recipe_falls_back_to_the_shipped_distribution(tmp_path):
     # the child evaluator: its own training is the recipe when it trains like the re-ranking
     child = resolve(overrides={"--evaluator": "child", "--child-epochs": "2",
                                "--baseline-cache": str(tmp_path / "none.json")})
-    assert baseline_section(child, 0.7)["command"].endswith("--set ws_lr=0.024 --cache " + str(tmp_path / "none.json"))
+    command = baseline_section(child, 0.7)["command"]
+    assert command.endswith(f"--set rerank_lr=0.024 --cache {tmp_path / 'none.json'}"), command
     child = resolve(overrides={"--evaluator": "child", "--aux-head": True})
     assert not baseline_section(child, 0.7)["available"]
 

@@ -35,7 +35,7 @@ RECIPE_KEYS = ("dataset", "data_dir", "valid_size", "rerank_epochs", "rerank_lay
 # supernet's, so the recipe's batch cannot be set)
 SETTABLE = {"dataset": "dataset", "data_dir": "data_dir", "valid_size": "valid_size",
             "rerank_epochs": "rerank_epochs", "rerank_layers": "rerank_layers", "rerank_channels": "rerank_channels",
-            "ws_lr": "ws_lr", "child_steps": "child_steps", "max_params": "max_params"}
+            "ws_lr": "rerank_lr", "child_steps": "child_steps", "max_params": "max_params"}
 SHIPPED = Path(__file__).resolve().parent / "baselines" / "standalone.json"
 SHIPPED_PRESETS = ("default",)
 WS_PRESETS = ("default", "paper-ws")
