@@ -185,7 +185,7 @@ def print_summary(result: Any) -> None:
         f"against random architectures: {final['baseline']['text']}",
         f"finalists: {_sources_line(final)}",
         f"run folder: {run_dir}  (final.json, evaluations.json, rounds.png, best_cell.png)",
-        f"wall time: {final['wall_seconds']:.0f} s",
+        f"wall time: {final['wall_seconds']:.0f} s (rounds and re-ranking)",
         "next:",
     ]
     steps = final["next_steps"]
