@@ -13,6 +13,7 @@ pytest.importorskip("tensorflow")
 from conftest import NAO_TF_CMD
 
 from nao_tf.children.train_lm import LmConfig, LmTrainer, load_lm  # noqa: E402
+from nao_tf.cli.main import main  # noqa: E402
 from nao_tf.data.text import load_corpus, unigram_perplexity  # noqa: E402
 
 TOY = ("--hidden", "48", "--batch-size", "32", "--bptt", "20", "--embed-dropout", "0", "--input-dropout", "0.1",
@@ -62,15 +63,21 @@ def test_toy_lm_beats_unigram_through_cli(cli, tmp_path):
     assert code == 2 and "--resume" in err
 
 
-def test_ptb_files_train_and_oov_at_evaluation(cli, tmp_path):
-    data = tmp_path / "ptb"
-    data.mkdir()
+def toy_ptb(folder, test_text: str | None = None):
+    """A PTB-format folder of 60 random 8-word lines over 30 words (the test split: ``test_text`` if given)."""
+    folder.mkdir()
     words = [f"w{i}" for i in range(30)]
     g = np.random.default_rng(0)
     lines = [" ".join(g.choice(words, 8)) for _ in range(60)]
-    (data / "ptb.train.txt").write_text("\n".join(lines) + "\n")
-    (data / "ptb.valid.txt").write_text("\n".join(lines[:10]) + "\n")
-    (data / "ptb.test.txt").write_text("w1 w2 unseen w3 also_unseen w4 w5 w6 w7 w8\n" * 3)
+    for split, text in (("train", lines), ("valid", lines[:10]), ("test", lines[10:20])):
+        (folder / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
+    if test_text is not None:
+        (folder / "ptb.test.txt").write_text(test_text)
+    return folder
+
+
+def test_ptb_files_train_and_oov_at_evaluation(cli, tmp_path):
+    data = toy_ptb(tmp_path / "ptb", "w1 w2 unseen w3 also_unseen w4 w5 w6 w7 w8\n" * 3)
     run = tmp_path / "run"
     code, _, err = cli("train", "PTB-NAONet", "--dataset", "ptb", "--data-dir", data, "--out", run,
                        "--epochs", "1", "--hidden", "8", "--batch-size", "4", "--bptt", "6",
@@ -122,3 +129,13 @@ def test_benchmark_lm_json(cli):
         assert np.isfinite(r["final_train_loss"])
     code, _, err = cli("benchmark", "lm", "--sizes", "x")
     assert code == 2 and "--sizes" in err
+
+
+def test_lm_training_prints_a_time_estimate_after_the_first_epoch(tmp_path, capsys):
+    data = toy_ptb(tmp_path / "ptb")
+    assert main(["train", "PTB-NAONet", "--dataset", "ptb", "--data-dir", str(data), "--out", str(tmp_path / "r"),
+                 "--epochs", "2", "--hidden", "8", "--batch-size", "4", "--bptt", "6",
+                 "--eval-batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    estimates = [ln for ln in out.splitlines() if ln.startswith("time estimate:")]
+    assert len(estimates) == 1 and "epoch 1 took" in estimates[0] and "2 epochs take about" in estimates[0], out

@@ -92,19 +92,3 @@ def test_cnn_training_prints_a_time_estimate_after_the_first_epoch(tmp_path, cap
     lines = [ln for ln in err.splitlines() if ln.startswith("time estimate:")]
     assert len(lines) == 1 and "epoch 1 took" in lines[0] and "2 epochs take about" in lines[0], err
     assert "for the 1 left" in lines[0]
-
-
-def test_lm_training_prints_a_time_estimate_after_the_first_epoch(tmp_path, capsys):
-    data = tmp_path / "ptb"
-    data.mkdir()
-    words = [f"w{i}" for i in range(30)]
-    g = np.random.default_rng(0)
-    lines = [" ".join(g.choice(words, 8)) for _ in range(60)]
-    for split, text in (("train", lines), ("valid", lines[:10]), ("test", lines[10:20])):
-        (data / f"ptb.{split}.txt").write_text("\n".join(text) + "\n")
-    assert main(["train", "PTB-NAONet", "--dataset", "ptb", "--data-dir", str(data), "--out", str(tmp_path / "r"),
-                 "--epochs", "2", "--hidden", "8", "--batch-size", "4", "--bptt", "6",
-                 "--eval-batch-size", "2"]) == 0
-    out = capsys.readouterr().out
-    estimates = [ln for ln in out.splitlines() if ln.startswith("time estimate:")]
-    assert len(estimates) == 1 and "epoch 1 took" in estimates[0] and "2 epochs take about" in estimates[0], out
