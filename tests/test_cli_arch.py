@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import NAO_TF_CMD
 
 from nao_tf.spaces import NASNET_FULL, NASNET_WS, NB201, RNN
 
@@ -115,10 +116,10 @@ def test_render_refuses_unknown_extension(cli, tmp_path):
 
 
 def test_console_script_reports_errors_in_one_line():
-    proc = subprocess.run(["nao-tf", "arch", "validate", "0 1 0"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([*NAO_TF_CMD, "arch", "validate", "0 1 0"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "nao-tf: error: got 3 values; expected 40 (CNN cells), 22 (RNN cell) or 6 (nb201), or pass --space"
     ]
-    proc = subprocess.run(["nao-tf", "arch", "show", "NAONet-B"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([*NAO_TF_CMD, "arch", "show", "NAONet-B"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "nasnet-ws" in proc.stdout

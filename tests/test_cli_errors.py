@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 
+from conftest import NAO_TF_CMD
+
 import nao_tf
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["nao-tf", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([*NAO_TF_CMD, *args], capture_output=True, text=True, timeout=300)
 
 
 def test_evaluate_a_language_model_file_without_its_vocabulary(tmp_path):

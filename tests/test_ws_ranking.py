@@ -98,9 +98,8 @@ def test_uniform_training_draws_fresh_architectures():
                                              warmup_epochs=0.0, epochs_per_round=0.0, train_on=mode))
         trainer = ev.trainer
         archs = []
-        step = trainer.train_step
-        trainer.train_step = lambda x, y, a, p, s, _step=step, _archs=archs: (_archs.append(tuple(a.numpy())),
-                                                                             _step(x, y, a, p, s))[1]
+        # record the drawn architecture instead of running the step (no trace needed to see what is drawn)
+        trainer.train_step = lambda x, y, a, p, s, _archs=archs: (_archs.append(tuple(a.numpy())), (0.0, 0.0))[1]
         ev.pool = list(pool)
         ev.train(6)
         seen[mode] = set(archs)
