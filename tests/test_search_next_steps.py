@@ -26,9 +26,9 @@ def test_default_recipe_falls_back_to_the_shipped_distribution(tmp_path):
     assert high["verdict"] == "top quartile" and high["percentile"] == 100.0
     assert baseline_section(config, 0.01)["verdict"] == "below median"
     # the benchmark that fills the cache uses the very same recipe (one definition, in nao_tf.search.baseline)
-    from nao_tf.benchmarks.ws_ranking import preset_settings, recipe
+    from nao_tf.benchmarks.ws_ranking import preset_settings
 
-    assert recipe(preset_settings("default")) == rec
+    assert preset_settings("default")["recipe"] == rec
     # a corrupt cache is reported, never fatal at the end of a search; the shipped data still answers
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -27,13 +27,11 @@ import numpy as np
 from nao_tf.benchmarks.report import BenchmarkRun, Stopwatch
 from nao_tf.errors import ConfigError
 from nao_tf.runio import atomic_write_bytes, atomic_write_json
-from nao_tf.search.baseline import (  # noqa: F401  (the cache and its recipe live with the search that reads them)
-    RECIPE_KEYS,
+from nao_tf.search.baseline import (  # the cache and its recipe live with the search that reads them
     StandaloneCache,
     distribution,
     percentile_of,
-    recipe,
-    recipe_key,
+    search_recipe,
 )
 from nao_tf.search.config import STANDALONE_CACHE
 
@@ -43,8 +41,8 @@ STANDIN_STREAM = 9302  # random architectures standing in for NAO's proposals wh
 
 def preset_settings(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings of an image search with ``preset`` (plus ``overrides``, keyed by the long flag names of
-    ``nao-tf search``), resolved by the search's own configuration tree, as flat values; ``config`` holds
-    the whole tree (``nao_tf.search.config``)."""
+    ``nao-tf search``), resolved by the search's own configuration tree, as flat values; ``recipe`` is the
+    stand-alone recipe as the search itself reads it (``search_recipe``), ``config`` the whole tree."""
     from nao_tf.search.config import flag_specs, resolve
 
     names = {s.flag.lstrip("-").replace("-", "_") for s in flag_specs()}
@@ -59,10 +57,8 @@ def preset_settings(preset: str, overrides: dict[str, Any] | None = None) -> dic
     return {"preset": preset, "evaluator": "ws", "space": config.space, "seed": config.seed,
             "dataset": config.data.dataset, "data_dir": config.data.data_dir, "budget": config.budget,
             "initial_pool": nao.initial_pool, "per_round": nao.per_round, "layers": ev.layers,
-            "channels": ev.channels, "batch_size": ev.rerank_batch_size, "valid_size": ev.valid_size,
-            "rerank_epochs": ev.rerank_epochs, "rerank_layers": ev.rerank_layers,
-            "rerank_channels": ev.rerank_channels, "ws_lr": ev.rerank_lr, "child_steps": ev.rerank_steps,
-            "max_params": ev.max_params, "config": config.to_json()}
+            "channels": ev.channels, "max_params": ev.max_params, "recipe": search_recipe(config),
+            "config": config.to_json()}
 
 
 def random_architectures(settings: dict[str, Any], count: int, seed: int, stream: int,
@@ -94,7 +90,7 @@ def train_standalone(archs: list[Any], settings: dict[str, Any], cache: Standalo
     from nao_tf.children.train_cnn import train_child
     from nao_tf.data.images import load_images
 
-    rec = recipe(settings)
+    rec = settings["recipe"]
     done = cache.results(rec, train_seed)
     todo = [a for a in archs if a.integers not in done]
     data = load_images(settings["dataset"], settings.get("data_dir")) if todo else None
@@ -223,7 +219,7 @@ def run_ws_ranking(preset: str = "default", archs: int = 24, top_k: int = 5, see
     from nao_tf.data.images import load_images
     from nao_tf.search.weight_sharing import ParamBudget
 
-    rec = recipe(settings)
+    rec = settings["recipe"]
     run = BenchmarkRun("ws-ranking", {
         "preset": preset, "archs": int(archs), "top_k": int(top_k), "seed": int(seed), "train_seed": train_seed,
         "overrides": dict(overrides or {}), "standalone_recipe": rec, "cache": str(Path(cache))})
