@@ -132,8 +132,7 @@ def _drive(search: Search, evaluator: Any, config: SearchConfig, callbacks: Call
     if evaluator.name in IMAGE_EVALUATORS:
         if result.best is None:
             raise ConfigError("the search evaluated no architecture (every candidate is over --max-params?)")
-        result.final = finalize(search, evaluator, search.folder.path, time.perf_counter() - started,
-                                config)
+        result.final = finalize(search, evaluator, search.folder.path, started, config)
     result.extra.update(method=search.method.describe(), dataset=config.data.dataset)
     callbacks.on_end(result)
     return result

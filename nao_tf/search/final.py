@@ -27,18 +27,18 @@ def sources(records: list[dict[str, Any]], space: Any) -> dict[Any, tuple[str, i
     return {space.make(r["arch"]): (str(r.get("source") or "unknown"), int(r["step"])) for r in records}
 
 
-def finalize(search: Any, evaluator: Any, run_dir: Path, wall_seconds: float, config: Any) -> dict[str, Any]:
+def finalize(search: Any, evaluator: Any, run_dir: Path, started: float, config: Any) -> dict[str, Any]:
     """Re-rank (NAO-WS), pick the winner, write the final files; returns ``final.json``'s content.
 
     Besides the winner, ``final.json`` says whether the search beat random picking (``baseline``:
     ``nao_tf.search.baseline``), where the finalists came from (``top_sources``: the random pool or NAO's
-    rounds) and what to run next on this machine (``next_steps``: ``nao_tf.search.next_steps``)."""
+    rounds) and what to run next on this machine (``next_steps``: ``nao_tf.search.next_steps``). ``started`` is
+    the ``time.perf_counter()`` of the search's start: the wall time covers the rounds and the re-ranking."""
     import time
 
     from nao_tf.search.baseline import baseline_section
     from nao_tf.search.next_steps import plan_training
 
-    started = time.perf_counter()  # ``wall_seconds`` covers the rounds; the re-ranking is added below
     space = search.space
     best = search.best()
     reranked: list[dict[str, Any]] = []
@@ -70,7 +70,7 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, wall_seconds: float, co
              "chosen_by": how, "search_score": next((e.score for e in search.history if e.arch == winner), None),
              "reranked": reranked, "queries": len(search.history), "rounds": search.step,
              "status": search.status, "diagram": diagram,
-             "wall_seconds": round(wall_seconds + time.perf_counter() - started, 1)}
+             "wall_seconds": round(time.perf_counter() - started, 1)}
     finalists = [space.parse_integers(r["integers"]) for r in reranked] or \
         [e.arch for e in sorted(search.history, key=lambda e: -e.score)[:FINALISTS]]
     origins = sources(search.records, space)
