@@ -148,10 +148,40 @@ def test_benchmark_nb201_and_controller_quality_toy(cli, table, tmp_path, monkey
     quality = json.loads(out)["results"]
     assert quality["train_archs"] == 40 and quality["test_archs"] == 20
     assert 0 <= quality["pairwise_accuracy_test"] <= 1 and 0 <= quality["reconstruction_accuracy_train"] <= 1
+    proposals = quality["proposals"]
+    assert proposals["seeds"] == 10 and 0 <= proposals["predictor_top50_mean_percentile"] <= 100
+    mutation = proposals["mutation"]  # regularized evolution's operator: exactly one edge from a seed
+    assert mutation["n"] == 30 and mutation["edges_changed_histogram"] == [0, 30, 0, 0, 0, 0, 0]
+    gradient = proposals["gradient"]
+    assert 0 < gradient["n"] <= 30 and sum(gradient["edges_changed_histogram"]) == gradient["n"]
+    assert gradient["edges_changed_histogram"][0] == 0  # new cells only: none equals a seed
+    assert all(0 <= proposals[k]["mean_percentile"] <= proposals[k]["best_percentile"] <= 100
+               for k in ("gradient", "mutation"))
 
     _one_line_error(*cli("benchmark", "nb201", "--table", table, "--budgets", "x"), "comma-separated integers")
     _one_line_error(*cli("benchmark", "nb201", "--table", table, "--methods", "nao,foo", "--seeds", 1),
                     "unknown method 'foo'")
+
+
+def test_benchmark_nb201_tune_picks_by_validation_and_reports_with_the_choice(cli, table, tmp_path):
+    """--tune runs the whole grid on the tuning seeds, chooses by the search metric only, and reports with it."""
+    from nao_tf.benchmarks.nb201 import TUNING_GRIDS
+
+    code, out, err = cli("benchmark", "nb201", "--table", table, "--methods", "re,rs", "--budgets", "10,20",
+                         "--seeds", 2, "--tune", "--tune-seeds", 2, "--tune-first-seed", 50, "--quiet")
+    assert code == 0, err
+    summary = json.loads(out)
+    tuning = summary["results"]["tuning"]
+    assert tuning["seeds"] == [50, 51] and set(tuning["methods"]) == {"re"}
+    rows = tuning["methods"]["re"]["grid"]
+    assert [r["settings"] for r in rows] == TUNING_GRIDS["re"]
+    for row in rows:  # the criterion is the mean of the search metric at each budget, never the report metric
+        assert row["criterion"] == pytest.approx(np.mean(list(row["search_metric_at_q"].values())), abs=1e-3)
+        assert set(row["search_metric_at_q"]) == {"10", "20"}
+    chosen = max(rows, key=lambda r: r["criterion"])["settings"]
+    assert tuning["methods"]["re"]["chosen"] == chosen
+    assert summary["settings"]["method_settings"]["re"] == {"method": "re", **chosen}
+    assert summary["settings"]["tuned"] is True
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ SEMINAS_KEYS = ("pseudo_labels", "pseudo_weight")
 NAO_FAMILY = ("nao", "nao+mutation", "seminas")
 TUNING_GRIDS: dict[str, list[dict[str, Any]]] = {
     "re": [{"population": p, "sample_size": s} for p in (10, 20, 50) for s in (3, 5, 10)],
-    "nao": [{"top_k": k, "per_round": r} for k in (5, 10, 20) for r in (5, 10, 20)],
+    "nao": [{"top_k": k, "candidates_factor": c} for k in (5, 10, 20) for c in (1.0, 2.0, 4.0)],
     "seminas": [{"pseudo_labels": m, "candidates_factor": c} for m in (200, 1000, 5000) for c in (1.0, 2.0, 4.0)],
 }
 TUNE_FIRST_SEED = 10_000
@@ -216,26 +216,36 @@ def nb201_tune(table: str, methods: Sequence[str] = ("nao", "seminas", "re"), bu
                report_metric: str = "cifar10-test", workers: int = 1,
                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Each method's ``TUNING_GRIDS`` settings on ``tune_seeds`` seeds from ``first_seed``; picks, per method,
-    the setting with the highest mean best search-metric value (averaged over ``budgets``)."""
+    the setting with the highest mean best search-metric value (averaged over ``budgets``). Every (method,
+    setting, seed) search goes to one ``run_searches`` call, so ``workers`` processes start (and compile the
+    controller) once for the whole grid rather than once per setting."""
     budgets = sorted({int(b) for b in budgets})
     out: dict[str, Any] = {"seeds": list(range(first_seed, first_seed + tune_seeds)), "criterion":
                            f"mean best {metric} at Q, averaged over Q in {budgets}", "methods": {}}
     for label in methods:
         if label not in TUNING_GRIDS:
             raise ConfigError(f"no tuning grid for method {label!r}; tunable: {', '.join(TUNING_GRIDS)}")
+    grid = {f"{label}#{i}": (ENTRIES[label][0], setting)
+            for label in methods for i, setting in enumerate(TUNING_GRIDS[label])}
+
+    def on_result(tag: str, seed: int, res: dict[str, Any]) -> None:
+        if progress is not None:
+            progress(f"tune {tag} {grid[tag][1]} seed {seed}: best {metric} {res['val'][-1]:.2f} at "
+                     f"Q={budgets[-1]} ({res['seconds']:.1f}s)")
+
+    results = run_searches(table, grid, out["seeds"], budgets[-1], metric, report_metric, workers, on_result)
+    for label in methods:
         rows = []
         for i, setting in enumerate(TUNING_GRIDS[label]):
-            tag = f"{label}#{i}"
-            name = ENTRIES[label][0]
-            res = run_searches(table, {tag: (name, setting)}, out["seeds"], budgets[-1], metric, report_metric,
-                               workers)[tag]
+            res = results[f"{label}#{i}"]
             per_q = {str(q): round(float(np.mean([r["val"][q - 1] for r in res.values()])), 4) for q in budgets}
             rows.append({"settings": setting, "search_metric_at_q": per_q,
-                         "criterion": round(float(np.mean(list(per_q.values()))), 4)})
-            if progress is not None:
-                progress(f"tune {label} {setting}: {per_q}")
+                         "criterion": round(float(np.mean(list(per_q.values()))), 4),
+                         "seconds_per_search": round(float(np.mean([r["seconds"] for r in res.values()])), 2)})
         best = max(rows, key=lambda r: r["criterion"])
         out["methods"][label] = {"grid": rows, "chosen": best["settings"]}
+        if progress is not None:
+            progress(f"tune {label}: chosen {best['settings']} (criterion {best['criterion']})")
     return out
 
 
