@@ -4,18 +4,19 @@ A preset only states what differs from the tree's defaults (which live in ``nao_
 the controller, ``nao_tf.controller.config``). Precedence: preset < ``--config`` file < flags.
 
 - ``default``: what a bare ``nao-tf search`` runs. NAO-WS on the embedded Fashion-MNIST sample at a CPU size:
-  a supernet N=1, F=8, 30 initial architectures, 15 per round, budget 75, 150 controller epochs per round,
-  the best 3 re-ranked by 2 epochs of stand-alone training. Also the base of ``--evaluator child`` searches.
+  a supernet N=1, F=8 trained on uniformly drawn architectures (lr 0.1, 4 epochs, then 1 per round), 30 initial
+  architectures, 15 per round, budget 75, 150 controller epochs per round, the best 3 re-ranked by 2 epochs of
+  stand-alone training. Also the base of ``--evaluator child`` searches.
 - ``paper-ws``: NAO-WS on CIFAR-10 at the paper's size (supernet N=3, F=20, 600 initial architectures, 300
   per round from the top 100, 1000 controller epochs, supernet trained 30 epochs per round, the top 5
   re-ranked by 10 epochs of stand-alone training).
 - ``paper-full``: full NAO on CIFAR-10 (each child N=3, F=32, 25 epochs, batch 128, cosine lr 0.024,
   drop-path keep 0.7, auxiliary head, 45k/5k split; 600 initial, 300 new per round from the top 100).
-- ``nb201``: NAO on a NAS-Bench-201 table (the ``table`` evaluator's own preset), tuned on the cifar10-val
-  column with seeds 100-107 (the benchmark reports seeds 0-29): 20 initial, rounds of max(10, 15% of the
-  evaluated) from the top 10, a fixed 150 controller steps per round (lr 3e-3) so that a 300-query search
-  takes a few CPU-minutes; regularized evolution population 20, sample 5, tuned on cifar10-val with tuning
-  seeds 10000-10009 (``nao-tf benchmark nb201 --tune``; docs/nb201.md).
+- ``nb201``: NAO on a NAS-Bench-201 table (the ``table`` evaluator's own preset): 20 initial, rounds of
+  max(10, 15% of the evaluated), a fixed 150 controller steps per round (lr 3e-3) so that a 300-query search
+  takes seconds; top-k 5 (nao), 5,000 pseudo-labels (seminas; its top-k 10 and candidates factor 2 are passed
+  as flags) and regularized evolution population 10, sample 10, each chosen on the cifar10-val column with
+  tuning seeds 10000-10004, disjoint from the reported ones (``nao-tf benchmark nb201 --tune``; docs/nb201.md).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "method": {"nao": {"initial_pool": 30, "per_round": 15, "top_k": 15}},
         # a few hundred controller steps: compiling them with XLA costs more than it saves on a CPU
         "controller": {"epochs": 150, "jit_compile": False},
-        "evaluator": {"kind": "ws", "epochs_per_round": 0.5, "pool_size": 30},
+        # a supernet that trains a fresh random architecture every step, at lr 0.1, 4 + 3 x 1 epochs: measured
+        # with ws-ranking and five searches (docs/weight-sharing.md), its NAO rounds beat the random round
+        "evaluator": {"kind": "ws", "warmup_epochs": 4.0, "epochs_per_round": 1.0, "pool_size": 30,
+                      "train_on": "uniform", "lr": 0.1},
     },
     "paper-ws": {
         "space": "nasnet-ws", "budget": 1800, "data": {"dataset": "cifar10"},
@@ -50,10 +54,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "nb201": {
         "space": "nb201",
-        "method": {"nao": {"initial_pool": 20, "per_round": 10, "round_fraction": 0.15, "top_k": 10},
-                   # tuned on cifar10-val, seeds 10000-10009 (docs/nb201.md): population x sample in
-                   # {10, 20, 50} x {3, 5, 10}, best mean validation accuracy at Q = 100 and 300
-                   "re": {"population": 20, "sample_size": 5}},
+        # tuned by `nao-tf benchmark nb201 --tune --tune-seeds 5` (docs/nb201.md): best mean cifar10-val found
+        # at Q = 100 and 300 on seeds 10000-10004, over top-k x candidates factor in {5, 10, 20} x {1, 2, 4}
+        # (nao), pseudo-labels x candidates factor in {200, 1000, 5000} x {1, 2, 4} (seminas, at top-k 10) and
+        # population x sample in {10, 20, 50} x {3, 5, 10} (re)
+        "method": {"nao": {"initial_pool": 20, "per_round": 10, "round_fraction": 0.15, "top_k": 5,
+                           "candidates_factor": 1.0},
+                   "seminas": {"pseudo_labels": 5000},
+                   "re": {"population": 10, "sample_size": 10}},
         "controller": {"steps": 150, "learning_rate": 3e-3, "l2_reg": 1e-4, "mlp_dropout": 0.0},
         "evaluator": {"kind": "table"},
     },
