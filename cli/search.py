@@ -184,6 +184,7 @@ def print_summary(result: Any) -> None:
         f"parameters: {final['params']}",
         f"against random architectures: {final['baseline']['text']}",
         f"finalists: {_sources_line(final)}",
+        f"proposals against random draws: {_proposals_line(final['search_vs_random'])}",
         f"run folder: {run_dir}  (final.json, evaluations.json, rounds.png, best_cell.png)",
         f"wall time: {final['wall_seconds']:.0f} s (rounds and re-ranking)",
         "next:",
@@ -206,3 +207,13 @@ def _sources_line(final: dict[str, Any]) -> str:
     origin = "the random pool" if win["source"] == "random" else win["source"]
     return (f"{nao} of the {total} {what} came from the search's proposals, not the random pool ({parts}); the "
             f"winner from {origin}, round {win['round']}")
+
+
+def _proposals_line(section: dict[str, Any]) -> str:
+    """``mean 0.4160 vs 0.3810 (final supernet): better; 8 of the top 10 are proposals (6.0 by chance)``."""
+    if section["proposals_beat_random"] is None:
+        return "not compared (the search made no proposals of its own, or drew none at random)"
+    verdict = "better" if section["proposals_beat_random"] else "not better"
+    return (f"mean {section['proposals_mean']:.4f} vs {section['random_mean']:.4f} ({section['scored_by']}): "
+            f"{verdict}; {section['top_from_search']} of the top {section['top']} are proposals "
+            f"({section['top_from_search_by_chance']} by chance)")

@@ -127,6 +127,19 @@ def test_ws_search_end_to_end_with_max_params(tmp_path, capsys):
     nao = sum(v for k, v in counts.items() if k != "random")
     assert f"finalists: {nao} of the 2 re-ranked came from the search's proposals, not the random pool" in out, out
 
+    # proposals against random draws, every architecture re-scored with the final supernet
+    versus = final["search_vs_random"]
+    assert versus["scored_by"] == "final supernet" and [r["round"] for r in versus["rounds"]] == [0, 1]
+    for row in versus["rounds"]:
+        mine = [r for r in records if r["step"] == row["round"]]
+        assert row["queries"] == len(mine) and row["random"] == sum(r["source"] == "random" for r in mine)
+        assert row["recorded_mean"] == pytest.approx(np.mean([r["score"] for r in mine]), abs=1e-4)
+        assert 0.0 <= row["final_mean"] <= 1.0
+    # the last round was scored with the weights the search ended with: re-scoring it changes nothing
+    assert versus["rounds"][-1]["final_mean"] == pytest.approx(versus["rounds"][-1]["recorded_mean"], abs=1e-4)
+    assert versus["proposals_beat_random"] == (versus["proposals_mean"] > versus["random_mean"])
+    assert f"proposals against random draws: mean {versus['proposals_mean']:.4f} vs " in out, out
+
     # the next commands, as printed, run to completion within their stated time
     plan = final["next_steps"]["train"]
     assert plan["recipe"] == "fit" and plan["steps_per_epoch"] == 2 and plan["estimate_seconds"] > 0

@@ -33,7 +33,8 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, started: float, config:
     Besides the winner, ``final.json`` says whether the search beat random picking (``baseline``:
     ``nao_tf.search.baseline``), where the finalists came from (``top_sources``: the random pool or NAO's
     rounds) and what to run next on this machine (``next_steps``: ``nao_tf.search.next_steps``). ``started`` is
-    the ``time.perf_counter()`` of the search's start: the wall time covers the rounds and the re-ranking."""
+    the ``time.perf_counter()`` of the search's start: the wall time covers the rounds and the re-ranking.
+    ``search_vs_random`` (``rounds_section``) compares the proposals' scores with the random draws'."""
     import time
 
     from nao_tf.search.baseline import baseline_section
@@ -42,8 +43,14 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, started: float, config:
     space = search.space
     best = search.best()
     reranked: list[dict[str, Any]] = []
+    final_scores = None
+    if evaluator.name == "ws":
+        archs = [space.make(r["arch"]) for r in search.records]
+        final_scores = evaluator.score_each(archs, "re-scoring every architecture with the final supernet")
+    rounds = rounds_section(search.records, final_scores)
     write_rounds_png(run_dir / "rounds.png", search.records,
-                     "shared-weight validation accuracy" if evaluator.name == "ws" else "validation accuracy")
+                     "shared-weight validation accuracy" if evaluator.name == "ws" else "validation accuracy",
+                     final_means=None if final_scores is None else [r["final_mean"] for r in rounds["rounds"]])
     if evaluator.name == "ws" and evaluator.rerank_top > 0:
         reranked = evaluator.rerank(search.history)
     if reranked:
@@ -77,14 +84,55 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, started: float, config:
     final["top_sources"] = dict(Counter(origins.get(a, ("unknown", None))[0].split("(")[0] for a in finalists))
     source, step = origins.get(winner, ("unknown", None))
     final["winner_source"] = {"source": source, "round": step}
+    final["search_vs_random"] = rounds
     final["baseline"] = baseline_section(config, standalone)
     final["next_steps"] = plan_training(config, final, search, evaluator, run_dir)
     atomic_write_json(run_dir / "final.json", final)
     return final
 
 
-def write_rounds_png(path: Path, records: list[dict[str, Any]], ylabel: str = "validation accuracy") -> None:
-    """Best and pool-mean validation score per round."""
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return round(sum(finite) / len(finite), 4) if finite else None
+
+
+def rounds_section(records: list[dict[str, Any]], final_scores: list[float] | None = None,
+                   top: int = 10) -> dict[str, Any]:
+    """Did the search's proposals score better than random draws (the initial pool and any random top-up)?
+    Mean score per round, and of the random draws against the method's own proposals.
+
+    ``final_scores`` (NAO-WS; one per record) are the accuracies under the final supernet. The recorded scores
+    come from a supernet that trained more before each later round, which alone lifts later rounds, so with
+    ``final_scores`` the comparison uses them: the same weights for every architecture. ``top_from_search``
+    counts the search's proposals among the ``top`` best, next to what drawing them at random would give."""
+    compared = final_scores if final_scores is not None else [float(r["score"]) for r in records]
+    is_random = [str(r.get("source")) == "random" for r in records]
+    rounds = []
+    for step in sorted({int(r["step"]) for r in records}):
+        idx = [i for i, r in enumerate(records) if int(r["step"]) == step]
+        row = {"round": step, "queries": len(idx),
+               "random": sum(is_random[i] for i in idx),
+               "recorded_mean": _mean([float(records[i]["score"]) for i in idx])}
+        if final_scores is not None:
+            row["final_mean"] = _mean([final_scores[i] for i in idx])
+        rounds.append(row)
+    random_mean = _mean([v for v, rnd in zip(compared, is_random, strict=True) if rnd])
+    search_mean = _mean([v for v, rnd in zip(compared, is_random, strict=True) if not rnd])
+    order = sorted(range(len(records)), key=lambda i: -compared[i] if math.isfinite(compared[i]) else math.inf)
+    top = min(top, len(records))
+    proposals = len(records) - sum(is_random)
+    return {"scored_by": "final supernet" if final_scores is not None else "recorded score",
+            "rounds": rounds, "random_mean": random_mean, "proposals_mean": search_mean,
+            "proposals_beat_random": None if random_mean is None or search_mean is None
+            else search_mean > random_mean,
+            "top": top, "top_from_search": sum(not is_random[i] for i in order[:top]),
+            "top_from_search_by_chance": round(top * proposals / len(records), 1) if records else None}
+
+
+def write_rounds_png(path: Path, records: list[dict[str, Any]], ylabel: str = "validation accuracy",
+                     final_means: list[float | None] | None = None) -> None:
+    """Best and mean validation score per round; with ``final_means`` also each round's mean under the final
+    supernet (the curve that compares rounds on the same weights)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,6 +148,9 @@ def write_rounds_png(path: Path, records: list[dict[str, Any]], ylabel: str = "v
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot(steps, bests, "o-", color="C3", label="best so far")
     ax.plot(steps, means, "s--", color="C0", label="round mean")
+    if final_means is not None:
+        ax.plot(steps, [math.nan if m is None else m for m in final_means], "d-.", color="C2",
+                label="round mean, final supernet")
     ax.set_xlabel("round")
     ax.set_ylabel(ylabel)
     ax.set_title("NAO search: validation score per round")

@@ -235,13 +235,21 @@ class WeightSharingEvaluator(Evaluator):
         pool every round), so the controller and the pool's pruning see current scores, not stale ones."""
         old = [a for a in self.pool if a in self.scores]
         self.rescored += len(old)
-        if not old:
-            return
-        bar = self.bar("re-scoring the pool", len(old))
-        for a in old:
-            self.scores[a] = self.score([a])[0]
+        self.scores.update(zip(old, self.score_each(old, "re-scoring the pool"), strict=True))
+
+    def score_each(self, archs: Sequence[Architecture], phase: str) -> list[float]:
+        """Shared-weight accuracy of ``archs`` with the current weights, one progress step each. After the
+        search, ``final.py`` scores every evaluated architecture this way: the recorded scores come from a
+        supernet that kept training between rounds, so only one set of weights compares the rounds fairly."""
+        if not archs:
+            return []
+        bar = self.bar(phase, len(archs))
+        out = []
+        for a in archs:
+            out.append(self.score([a])[0])
             bar.update(1)
         bar.close()
+        return out
 
     def current_score(self, evaluation: Evaluation) -> float:
         return self.scores.get(evaluation.arch, evaluation.score)
