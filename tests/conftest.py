@@ -21,6 +21,13 @@ if not Path(NAO_TF_CMD[0]).exists():
 SHARED_NB201 = REPO.parent / "shared" / "benchmarks" / "nb201" / "nb201_cifar10.csv.gz"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Workers for ``-n auto`` (pyproject's addopts): one per core, at most 4. Most tests keep about one core
+    busy (Python, small TensorFlow graphs), so two workers on two cores nearly halve the suite's time; each
+    worker holds its own TensorFlow (1-2 GB), hence the cap."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 @pytest.fixture
 def cli(capsys):
     """Run ``nao-tf ARGS`` in-process; returns (exit code, stdout, stderr)."""
