@@ -48,3 +48,30 @@ def test_nothing_to_compare_without_proposals_and_nan_scores_are_skipped():
     assert out["rounds"][0]["recorded_mean"] == 0.3
     assert out["proposals_mean"] is None and out["proposals_beat_random"] is None
     assert out["top_from_search"] == 0 and out["top_from_search_by_chance"] == 0.0
+
+
+def test_final_scores_rescore_only_what_older_weights_scored():
+    """After the search, architectures scored with the final weights (the last round's) keep their scores;
+    the others are scored again, and the scores the re-ranking reads are left alone."""
+    import numpy as np
+
+    from nao_tf.search.config import WsConfig
+    from nao_tf.search.weight_sharing import WeightSharingEvaluator
+    from nao_tf.spaces import get_space
+
+    a, b, c = get_space("nasnet-ws").sample(np.random.default_rng(5), 3)
+    ev = WeightSharingEvaluator(WsConfig(valid_size=200, eval_images=64, channels=4, batch_size=16))
+    scored = []
+    weights = {"w": 0.25}  # stands for the supernet's weights: what a score taken now gives
+    ev.score = lambda archs: [scored.append(x) or weights["w"] for x in archs]
+    ev.pool, ev.total_steps = [a], 10
+    ev.evaluate([a, b])
+    weights["w"], ev.total_steps = 0.75, 20  # the supernet trained on
+    ev.evaluate([c])
+    scored.clear()
+    assert ev.final_scores([a, b, c, a]) == [0.75, 0.75, 0.75, 0.75]
+    assert scored == [a, b]  # c was already scored with these weights, a is scored once
+    assert ev.scores == {a: 0.25, b: 0.25, c: 0.75}
+    # the round's snapshot keeps when each score was taken, so a resumed search reuses them too
+    ev.round, ev._trainer = 0, type("NoWeights", (), {"get_state": lambda self: []})()
+    assert sorted(n for _, n in ev.get_state()["scored_at"]) == [10, 10, 20]

@@ -46,7 +46,7 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, started: float, config:
     final_scores = None
     if evaluator.name == "ws":
         archs = [space.make(r["arch"]) for r in search.records]
-        final_scores = evaluator.score_each(archs, "re-scoring every architecture with the final supernet")
+        final_scores = evaluator.final_scores(archs)
     rounds = rounds_section(search.records, final_scores)
     write_rounds_png(run_dir / "rounds.png", search.records,
                      "shared-weight validation accuracy" if evaluator.name == "ws" else "validation accuracy",

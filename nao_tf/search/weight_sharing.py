@@ -133,6 +133,7 @@ class WeightSharingEvaluator(Evaluator):
         # search state (``get_state``)
         self.pool: list[Architecture] = []
         self.scores: dict[Architecture, float] = {}
+        self.scored_at: dict[Architecture, int] = {}  # the supernet step each score was taken at
         self.total_steps = 0
         self.round = -1
         self._rng = np.random.default_rng([self.seed, 5101])
@@ -236,11 +237,20 @@ class WeightSharingEvaluator(Evaluator):
         old = [a for a in self.pool if a in self.scores]
         self.rescored += len(old)
         self.scores.update(zip(old, self.score_each(old, "re-scoring the pool"), strict=True))
+        self.scored_at.update(dict.fromkeys(old, self.total_steps))
+
+    def final_scores(self, archs: Sequence[Architecture]) -> list[float]:
+        """Every one of ``archs`` scored with the current (after the search: final) weights. The recorded scores
+        come from a supernet that kept training between rounds, so only one set of weights compares the rounds
+        fairly (``final.py``). Scores already taken with these weights (the last round's) are reused; ``scores``,
+        which the re-ranking reads, stays as it is."""
+        stale = [a for a in dict.fromkeys(archs) if self.scored_at.get(a) != self.total_steps]
+        fresh = dict(zip(stale, self.score_each(stale, "re-scoring every architecture with the final supernet"),
+                         strict=True))
+        return [fresh[a] if a in fresh else self.scores[a] for a in archs]
 
     def score_each(self, archs: Sequence[Architecture], phase: str) -> list[float]:
-        """Shared-weight accuracy of ``archs`` with the current weights, one progress step each. After the
-        search, ``final.py`` scores every evaluated architecture this way: the recorded scores come from a
-        supernet that kept training between rounds, so only one set of weights compares the rounds fairly."""
+        """Shared-weight accuracy of ``archs`` with the current weights, one progress step each."""
         if not archs:
             return []
         bar = self.bar(phase, len(archs))
@@ -264,6 +274,7 @@ class WeightSharingEvaluator(Evaluator):
         for a in archs:
             acc = self.score([a])[0]
             self.scores[a] = acc
+            self.scored_at[a] = self.total_steps
             out.append(Evaluation(a, acc, {"shared_accuracy": acc, "supernet_steps": self.total_steps,
                                            "params": self.budget.params(a)}))
             bar.update(1)
@@ -326,6 +337,7 @@ class WeightSharingEvaluator(Evaluator):
             return {}
         return {"completed_rounds": self.round + 1, "pool": [list(a.values) for a in self.pool],
                 "scores": [[list(a.values), s] for a, s in self.scores.items()], "total_steps": self.total_steps,
+                "scored_at": [[list(a.values), n] for a, n in self.scored_at.items()],
                 "pos": self._pos, "order": self._order.tolist(), "rng": self._rng.bit_generator.state,
                 "last_loss": self.last_loss, "rescored": self.rescored,
                 "arrays": list(self.trainer.get_state())}
@@ -337,6 +349,8 @@ class WeightSharingEvaluator(Evaluator):
             self.trainer.set_state(list(state["arrays"]))
             self.pool = [self.space.make(v) for v in state["pool"]]
             self.scores = {self.space.make(v): float(s) for v, s in state["scores"]}
+            # absent from snapshots of earlier versions: then every architecture is re-scored at the end
+            self.scored_at = {self.space.make(v): int(n) for v, n in state.get("scored_at", [])}
             self.total_steps = int(state["total_steps"])
             self._pos = int(state["pos"])
             self._order = np.asarray(state["order"], dtype=np.int64)
