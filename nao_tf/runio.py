@@ -90,3 +90,23 @@ def rollback_new_run(run: str | os.PathLike, started: Callable[[Path], bool]) ->
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; let the caller decide what a missing or corrupt file means."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_run_file(path: str | os.PathLike, remedy: str, max_bytes: int | None = None) -> Any:
+    """A run file's JSON that must be there and parse, or ``RunFolderError`` in one line naming the file, what
+    is wrong with it (missing, a folder, over ``max_bytes``, unreadable, binary, not JSON) and ``remedy``: the
+    one reader behind resuming searches and training runs, so every broken file is refused the same way."""
+    from nao_tf.errors import RunFolderError
+
+    path = Path(path)
+    if path.is_dir():
+        raise RunFolderError(f"{path} is a directory, not a run file; {remedy}")
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise RunFolderError(f"{path} is larger than {max_bytes >> 20} MiB, not a nao-tf run file; {remedy}")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} does not exist; {remedy}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise RunFolderError(f"{path} is unreadable ({reason}); {remedy}") from None

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nao_tf.errors import RunFolderError
+from nao_tf.runio import read_run_file
 
 CNN_KIND = "nao-tf-cnn-train"
 LM_KIND = "lm"
@@ -121,16 +122,8 @@ def _problem(exc: ValidationError) -> str:
 
 
 def read_json_file(path: Path) -> Any:
-    """A run file's JSON; one line naming the file when it is unreadable, binary or not JSON."""
-    try:
-        if path.is_dir():
-            raise RunFolderError(f"{path} is a directory, not a run file; {REFUSE}")
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise RunFolderError(f"{path} is larger than {MAX_JSON_BYTES >> 20} MiB, not a nao-tf run file; {REFUSE}")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise RunFolderError(f"{path} is unreadable ({reason}); {REFUSE}") from None
+    """A training run file's JSON; one line naming the file when it is missing, unreadable, binary or not JSON."""
+    return read_run_file(path, REFUSE, MAX_JSON_BYTES)
 
 
 def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:

@@ -806,15 +806,10 @@ def check_dataset(config: SearchConfig) -> None:
 def load_saved(path: str | Path) -> SearchConfig:
     """A run folder's ``config.json`` (written by ``save``), re-validated by the same models."""
     from nao_tf.errors import RunFolderError
-    from nao_tf.runio import read_json
+    from nao_tf.runio import read_run_file
 
     path = Path(path)
-    try:
-        data = read_json(path)
-    except FileNotFoundError:
-        raise RunFolderError(f"{path} does not exist; not a nao-tf search run") from None
-    except (OSError, ValueError) as exc:
-        raise RunFolderError(f"cannot read {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    data = read_run_file(path, "the search run cannot be resumed; restore the file or start a new run")
     if not isinstance(data, dict):
         raise RunFolderError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
     data = {k: v for k, v in data.items() if k != "nao_tf_version"}

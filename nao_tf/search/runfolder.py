@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from nao_tf.errors import RunFolderError
-from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_json
+from nao_tf.runio import atomic_write_bytes, atomic_write_json, read_run_file
 
 KEEP_SNAPSHOTS = 2
 
@@ -143,11 +143,7 @@ class RunFolder:
             if required:
                 raise RunFolderError(f"run folder {str(self.path)!r} has no {name}; not a nao-tf search run")
             return None
-        try:
-            data = read_json(path)
-        except (OSError, ValueError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise RunFolderError(f"cannot read {path}: {first}; the run cannot be resumed") from None
+        data = read_run_file(path, "the run cannot be resumed")
         if not isinstance(data, kind):
             raise RunFolderError(f"{path} must hold a JSON {'list' if kind is list else 'object'}, not "
                                  f"{type(data).__name__ if data is not None else 'null'}; the run cannot be resumed")
