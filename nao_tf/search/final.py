@@ -45,8 +45,7 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, started: float, config:
     reranked: list[dict[str, Any]] = []
     final_scores = None
     if evaluator.name == "ws":
-        archs = [space.make(r["arch"]) for r in search.records]
-        final_scores = evaluator.final_scores(archs)
+        final_scores = evaluator.final_scores([e.arch for e in search.history])  # one per record, same order
     rounds = rounds_section(search.records, final_scores)
     write_rounds_png(run_dir / "rounds.png", search.records,
                      "shared-weight validation accuracy" if evaluator.name == "ws" else "validation accuracy",

@@ -236,8 +236,12 @@ class WeightSharingEvaluator(Evaluator):
         pool every round), so the controller and the pool's pruning see current scores, not stale ones."""
         old = [a for a in self.pool if a in self.scores]
         self.rescored += len(old)
-        self.scores.update(zip(old, self.score_each(old, "re-scoring the pool"), strict=True))
-        self.scored_at.update(dict.fromkeys(old, self.total_steps))
+        self._keep(old, self.score_each(old, "re-scoring the pool"))
+
+    def _keep(self, archs: Sequence[Architecture], accs: Sequence[float]) -> None:
+        """Store scores just taken with the current weights, and the supernet step they were taken at."""
+        self.scores.update(zip(archs, accs, strict=True))
+        self.scored_at.update(dict.fromkeys(archs, self.total_steps))
 
     def final_scores(self, archs: Sequence[Architecture]) -> list[float]:
         """Every one of ``archs`` scored with the current (after the search: final) weights. The recorded scores
@@ -269,17 +273,10 @@ class WeightSharingEvaluator(Evaluator):
             self.space.check_space(a)
         if self.total_steps == 0 and not self.pool:  # used without the loop's begin_round
             self.begin_round(0, archs)
-        bar = self.bar("evaluation", len(archs))
-        out = []
-        for a in archs:
-            acc = self.score([a])[0]
-            self.scores[a] = acc
-            self.scored_at[a] = self.total_steps
-            out.append(Evaluation(a, acc, {"shared_accuracy": acc, "supernet_steps": self.total_steps,
-                                           "params": self.budget.params(a)}))
-            bar.update(1)
-        bar.close()
-        return out
+        accs = self.score_each(archs, "evaluation")
+        self._keep(archs, accs)
+        return [Evaluation(a, acc, {"shared_accuracy": acc, "supernet_steps": self.total_steps,
+                                    "params": self.budget.params(a)}) for a, acc in zip(archs, accs, strict=True)]
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "metric": "valid_accuracy (shared weights, one batch)",
