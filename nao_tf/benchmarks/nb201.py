@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from nao_tf.benchmarks.report import BenchmarkRun
+from nao_tf.benchmarks.search_log import SearchLog, search_key, table_fingerprint
 from nao_tf.errors import ConfigError
 from nao_tf.runio import atomic_write_bytes, atomic_write_json
 
@@ -105,36 +106,63 @@ def _base_config(table: str, metric: str, report_metric: str, q_max: int) -> dic
 
 def run_searches(table: str, entries: dict[str, tuple[str, dict]], seeds: Sequence[int], q_max: int,
                  metric: str = "cifar10-val", report_metric: str = "cifar10-test", workers: int = 1,
-                 on_result: Callable[[str, int, dict[str, Any]], None] | None = None) -> dict[str, dict[int, Any]]:
+                 on_result: Callable[[str, int, dict[str, Any]], None] | None = None,
+                 log: SearchLog | None = None) -> dict[str, dict[int, Any]]:
     """Every (method, seed) search to ``q_max`` queries; ``{label: {seed: result}}`` where a result holds the
     best-so-far curves of the search and report metrics, the sources of the queries and the seconds taken.
-    ``workers`` > 1 runs them in that many processes (same results: each search depends on its seed only)."""
+    ``workers`` > 1 runs them in that many processes (same results: each search depends on its seed only).
+    With ``log``, searches it already holds (same key) are reused and every new one is appended to it."""
     base = _base_config(table, metric, report_metric, q_max)
     jobs = [({"table": str(table), "config": base, "label": label, "name": name, "settings": settings,
               "q_max": q_max, "metric": metric, "report_metric": report_metric}, seed)
             for seed in seeds for label, (name, settings) in entries.items()]
     results: dict[str, dict[int, Any]] = {label: {} for label in entries}
+    fingerprint = table_fingerprint(table) if log is not None else ""
+    keys = [search_key(fingerprint, _search_tree(job, seed)) if log is not None else "" for job, seed in jobs]
 
-    def collect(job: dict[str, Any], seed: int, out: dict[str, Any]) -> None:
+    def collect(job: dict[str, Any], seed: int, out: dict[str, Any], key: str, new: bool) -> None:
         results[job["label"]][seed] = out
+        if new and log is not None:
+            log.add(key, job["label"], seed, out)
         if on_result is not None:
             on_result(job["label"], seed, out)
 
-    if workers > 1:
+    todo = []
+    for (job, seed), key in zip(jobs, keys, strict=True):
+        done = log.get(key) if log is not None else None
+        if done is None:
+            todo.append(((job, seed), key))
+        else:
+            collect(job, seed, done, key, new=False)
+    if workers > 1 and len(todo) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for (job, seed), out in zip(jobs, pool.map(_run_one, jobs), strict=True):
-                collect(job, seed, out)
+            outs = pool.map(_run_one, [item for item, _ in todo])
+            for ((job, seed), key), out in zip(todo, outs, strict=True):
+                collect(job, seed, out, key, new=True)
     else:
-        for job, seed in jobs:
-            collect(job, seed, _run_one((job, seed)))
+        for (job, seed), key in todo:
+            collect(job, seed, _run_one((job, seed)), key, new=True)
     return results
 
 
 _WORKER: dict[str, Any] = {}
+
+
+def _search_tree(job: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The configuration tree of one search: the nb201 preset with the method's settings and its own seed."""
+    tree = dict(job["config"])
+    section = SECTIONS[job["name"]]
+    settings = dict(job["settings"])
+    semi = {k: settings.pop(k) for k in SEMINAS_KEYS if k in settings}
+    tree["method"] = {**tree["method"], "name": job["name"],
+                      section: {**tree["method"].get(section, {}), **settings},
+                      "seminas": {**tree["method"].get("seminas", {}), **semi}}
+    tree["seed"] = stream_seed(job["label"], seed)
+    return tree
 
 
 def _run_one(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
@@ -151,15 +179,8 @@ def _run_one(item: tuple[dict[str, Any], int]) -> dict[str, Any]:
         _WORKER.update(key=key, cache=ControllerCache(),
                        evaluator=TableEvaluator(job["table"], "nb201", job["metric"], (job["report_metric"],)))
     evaluator, q_max = _WORKER["evaluator"], job["q_max"]
-    tree = dict(job["config"])
-    section = SECTIONS[job["name"]]
-    search_seed = stream_seed(job["label"], seed)
-    settings = dict(job["settings"])
-    semi = {k: settings.pop(k) for k in SEMINAS_KEYS if k in settings}
-    tree["method"] = {**tree["method"], "name": job["name"],
-                      section: {**tree["method"].get(section, {}), **settings},
-                      "seminas": {**tree["method"].get("seminas", {}), **semi}}
-    tree["seed"] = search_seed
+    tree = _search_tree(job, seed)
+    search_seed = tree["seed"]
     method = build_method(SearchConfig.model_validate(tree), cache=_WORKER["cache"])
     start = time.perf_counter()
     search = Search(method, evaluator, q_max, search_seed)
@@ -215,11 +236,11 @@ def summarize(results: dict[str, dict[int, Any]], budgets: Sequence[int], best_t
 def nb201_tune(table: str, methods: Sequence[str] = ("nao", "seminas", "re"), budgets: Sequence[int] = (100, 300),
                tune_seeds: int = 5, first_seed: int = TUNE_FIRST_SEED, metric: str = "cifar10-val",
                report_metric: str = "cifar10-test", workers: int = 1,
-               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+               progress: Callable[[str], None] | None = None, log: SearchLog | None = None) -> dict[str, Any]:
     """Each method's ``TUNING_GRIDS`` settings on ``tune_seeds`` seeds from ``first_seed``; picks, per method,
     the setting with the highest mean best search-metric value (averaged over ``budgets``). Every (method,
     setting, seed) search goes to one ``run_searches`` call, so ``workers`` processes start (and compile the
-    controller) once for the whole grid rather than once per setting."""
+    controller) once for the whole grid rather than once per setting. ``log`` as in ``run_searches``."""
     budgets = sorted({int(b) for b in budgets})
     out: dict[str, Any] = {"seeds": list(range(first_seed, first_seed + tune_seeds)), "criterion":
                            f"mean best {metric} at Q, averaged over Q in {budgets}", "methods": {}}
@@ -234,7 +255,7 @@ def nb201_tune(table: str, methods: Sequence[str] = ("nao", "seminas", "re"), bu
             progress(f"tune {tag} {grid[tag][1]} seed {seed}: best {metric} {res['val'][-1]:.2f} at "
                      f"Q={budgets[-1]} ({res['seconds']:.1f}s)")
 
-    results = run_searches(table, grid, out["seeds"], budgets[-1], metric, report_metric, workers, on_result)
+    results = run_searches(table, grid, out["seeds"], budgets[-1], metric, report_metric, workers, on_result, log)
     for label in methods:
         rows = []
         for i, setting in enumerate(TUNING_GRIDS[label]):
@@ -259,7 +280,9 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "seminas", "re"
     """Run every method for ``seeds`` seeds up to ``max(budgets)`` queries and summarize (see the module
     docstring). With ``tune``, first tune the methods that have a grid on the tuning seeds and report with the
     chosen settings. ``out_dir`` receives ``summary.json`` (rewritten after every seed, so a long run can be
-    read while it goes), ``curves.json`` and ``nb201_benchmark.png``."""
+    read while it goes), ``curves.json``, ``nb201_benchmark.png`` and ``searches.jsonl``, every finished search
+    (``search_log``): run again with the same ``out_dir`` and the searches already there are reused, so a stopped
+    run continues and more seeds cost only the new ones."""
     from nao_tf.search.tabular import load_table
 
     budgets = sorted({int(b) for b in budgets})
@@ -269,6 +292,9 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "seminas", "re"
         raise ConfigError("--seeds must be at least 1")
     reported = list(range(first_seed, first_seed + seeds))
     entries = _entries(methods, settings)
+    log = SearchLog(out_dir) if out_dir is not None else None
+    if log is not None and log.records and progress is not None:
+        progress(f"{len(log.records)} finished searches in {log.path}: those that match are reused")
     tuning = None
     if tune:
         overlap = set(reported) & set(range(tune_first_seed, tune_first_seed + tune_seeds))
@@ -277,7 +303,7 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "seminas", "re"
                               "--tune-first-seed past the reported ones")
         tunable = [m for m in methods if m in TUNING_GRIDS]
         tuning = nb201_tune(table, tunable, budgets, tune_seeds, tune_first_seed, metric, report_metric, workers,
-                            progress)
+                            progress, log)
         for label in tunable:
             entries[label] = (entries[label][0], {**entries[label][1], **tuning["methods"][label]["chosen"]})
     tab = load_table(table, "nb201", (metric, report_metric))
@@ -298,7 +324,7 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "seminas", "re"
         if out is not None and all(seed in runs for runs in partial.values()):
             atomic_write_json(out / "summary.json", _finish(run, partial, budgets, best_test, best_val, tuning))
 
-    results = run_searches(table, entries, reported, budgets[-1], metric, report_metric, workers, on_result)
+    results = run_searches(table, entries, reported, budgets[-1], metric, report_metric, workers, on_result, log)
     summary = _finish(run, results, budgets, best_test, best_val, tuning)
     if out is not None:
         curves = {label: [runs[s]["test"] for s in sorted(runs)] for label, runs in results.items()}
