@@ -69,7 +69,9 @@ def _add_nb201(bench: Any) -> None:
     p.add_argument("--tune-seeds", type=positive_int, default=5, help="tuning seeds per setting (default 5)")
     p.add_argument("--tune-first-seed", type=int, default=TUNE_FIRST_SEED,
                    help=f"first tuning seed (default {TUNE_FIRST_SEED}; must not overlap the reported seeds)")
-    p.add_argument("--out", default="runs/benchmark-nb201", help="folder for summary.json, curves.json and the plot")
+    p.add_argument("--out", default="runs/benchmark-nb201",
+                   help="folder for summary.json, curves.json, the plot and searches.jsonl (finished searches, "
+                        "reused by a later run with the same --out: a stopped run continues)")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="processes running searches in parallel (same results)")
     p.add_argument("--quiet", action="store_true", help="no per-search progress on stderr")

@@ -167,10 +167,17 @@ def test_benchmark_nb201_tune_picks_by_validation_and_reports_with_the_choice(cl
     """--tune runs the whole grid on the tuning seeds, chooses by the search metric only, and reports with it."""
     from nao_tf.benchmarks.nb201 import TUNING_GRIDS
 
-    code, out, err = cli("benchmark", "nb201", "--table", table, "--methods", "re,rs", "--budgets", "10,20",
-                         "--seeds", 2, "--tune", "--tune-seeds", 2, "--tune-first-seed", 50, "--quiet")
+    args = ("benchmark", "nb201", "--table", table, "--methods", "re,rs", "--budgets", "10,20", "--seeds", 2,
+            "--tune", "--tune-seeds", 2, "--tune-first-seed", 50, "--out", tmp_path / "bench", "--quiet")
+    code, out, err = cli(*args)
     assert code == 0, err
     summary = json.loads(out)
+    log = tmp_path / "bench" / "searches.jsonl"
+    assert len(log.read_text().splitlines()) == len(TUNING_GRIDS["re"]) * 2 + 2 * 2  # the grid, then re and rs
+    code, again, err = cli(*args)  # every search, tuning included, comes from the log: same answer, none added
+    assert code == 0, err
+    assert json.loads(again)["results"]["tuning"] == summary["results"]["tuning"]
+    assert len(log.read_text().splitlines()) == len(TUNING_GRIDS["re"]) * 2 + 2 * 2
     tuning = summary["results"]["tuning"]
     assert tuning["seeds"] == [50, 51] and set(tuning["methods"]) == {"re"}
     rows = tuning["methods"]["re"]["grid"]
@@ -194,3 +201,57 @@ def test_benchmark_controller_speed_runs(cli):
     assert result["training"]["archs_per_s"] > 0 and result["training"]["baseline_archs_per_s"] > 0
     assert result["parameters"] == 279_533 and report["settings"]["baseline"]["steps_per_call"] == 1
     assert set(result["generation"]) == {"graph", "xla"}
+
+
+def test_benchmark_nb201_continues_from_its_search_log(cli, table, tmp_path):
+    """A stopped or extended run reuses the finished searches of OUT/searches.jsonl and gives the summary a fresh
+    run gives; a partial last line (a search killed while being written) is dropped, any other bad line refused."""
+    def bench(out, seeds, methods="re,rs"):
+        code, text, err = cli("benchmark", "nb201", "--table", table, "--methods", methods, "--budgets", "10,20",
+                              "--seeds", seeds, "--out", out, "--quiet")
+        assert code == 0, err
+        return json.loads(text)["results"]
+
+    log = tmp_path / "resumed" / "searches.jsonl"
+    bench(tmp_path / "resumed", 2)
+    assert len(log.read_text().splitlines()) == 4
+    with open(log, "a") as handle:
+        handle.write('{"key": "killed while wri')
+    resumed = bench(tmp_path / "resumed", 3, "re,rs,re-10-3")
+    lines = log.read_text().splitlines()
+    assert len(lines) == 4 + 1 + 1 + 3 and all(json.loads(line)["key"] for line in lines)  # only the new ones
+    fresh = bench(tmp_path / "fresh", 3, "re,rs,re-10-3")
+    assert resumed["by_budget"] == fresh["by_budget"] and resumed["seeds_done"] == {"re": 3, "rs": 3, "re-10-3": 3}
+
+    other = tmp_path / "other-columns"  # searching another column is another search: nothing reused
+    other.mkdir()
+    other.joinpath("searches.jsonl").write_text(log.read_text())
+    code, _, err = cli("benchmark", "nb201", "--table", table, "--methods", "re", "--budgets", "10,20", "--seeds", 1,
+                       "--metric", "cifar10-test", "--report-metric", "cifar10-val", "--out", other)
+    assert code == 0 and f"{len(lines)} finished searches in" in err
+    assert len(other.joinpath("searches.jsonl").read_text().splitlines()) == len(lines) + 1
+    lines.insert(2, "not a record")
+    log.write_text("\n".join(lines) + "\n")
+    _one_line_error(*cli("benchmark", "nb201", "--table", table, "--methods", "re", "--seeds", 1, "--out",
+                         tmp_path / "resumed"), "searches.jsonl line 3 is not a nao-tf search record")
+
+
+def test_search_key_follows_the_table_bytes_and_the_settings_not_the_path(tmp_path):
+    from nao_tf.benchmarks.nb201 import ENTRIES, _base_config, _search_tree
+    from nao_tf.benchmarks.search_log import search_key, table_fingerprint
+
+    first = write_table(tmp_path / "a.csv")
+    copy = tmp_path / "b.csv"
+    copy.write_bytes(first.read_bytes())
+
+    def key(table, label="re", seed=0, settings=None):
+        name, base = ENTRIES[label]
+        job = {"config": _base_config(str(table), "cifar10-val", "cifar10-test", 20), "label": label, "name": name,
+               "settings": {**base, **(settings or {})}}
+        return search_key(table_fingerprint(table), _search_tree(job, seed))
+
+    assert key(first) == key(copy)
+    assert len({key(first), key(first, seed=1), key(first, "re-10-3"), key(first, settings={"population": 20}),
+                key(first, "rs")}) == 5
+    copy.write_text(first.read_text().replace("8", "7", 1))
+    assert key(copy) != key(first)
