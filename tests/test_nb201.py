@@ -59,6 +59,15 @@ def test_toy_nb201_search_end_to_end(cli, table, tmp_path):
     assert json.loads(out)["queries"] == 20
     assert len(json.loads((run / "evaluations.json").read_text())) == 20
 
+    # SemiNAS runs with its own tuned generation settings from the preset; a flag still wins over them
+    code, out, err = cli("search", "--space", "nb201", "--table", table, "--budget", 12, "--method", "seminas",
+                         "--pseudo-labels", 20, "--out", tmp_path / "semi", *TOY)
+    assert code == 0, err
+    config = json.loads((tmp_path / "semi" / "config.json").read_text())["method"]
+    assert (config["name"], config["nao"]["candidates_factor"], config["nao"]["top_k"]) == ("seminas", 2.0, 6)
+    sources = {r["source"] for r in json.loads((tmp_path / "semi" / "evaluations.json").read_text())}
+    assert "random" in sources and any(src.startswith("screened") for src in sources), sources
+
     # same seed, same search (here with regularized evolution, cheap)
     outs = []
     for name in ("re1", "re2"):

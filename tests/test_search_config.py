@@ -66,6 +66,23 @@ def test_implicit_presets_and_evaluator_choice(tmp_path):
     assert resolve(overrides={"--preset": "paper-full", "--space": "nasnet-ws"}).evaluator.kind == "child"
 
 
+def test_a_preset_carries_a_methods_own_values_below_file_and_flags(tmp_path):
+    """nb201's tuned SemiNAS top-k / candidates factor apply when SemiNAS runs (chosen by a flag or a file),
+    live in the shared nao section, and yield to a file or a flag like any preset value."""
+    def nao(config=None, **flags):
+        s = resolve(config_file=config, overrides={"--table": "t.csv", "--budget": "10", **flags})
+        return s.method.name, s.method.nao.top_k, s.method.nao.candidates_factor
+
+    assert nao() == ("nao", 5, 1.0) and nao(**{"--method": "re"}) == ("re", 5, 1.0)
+    assert nao(**{"--method": "seminas"}) == ("seminas", 10, 2.0)
+    assert nao(**{"--method": "seminas", "--top-k": "7"}) == ("seminas", 7, 2.0)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("method:\n  name: seminas\n  nao: {candidates_factor: 4}\n")
+    assert nao(cfg) == ("seminas", 10, 4.0)
+    assert nao(cfg, **{"--method": "nao"}) == ("nao", 5, 4.0)
+    assert "for_method" not in resolve(overrides={"--table": "t", "--method": "seminas"}).to_json()
+
+
 def test_flags_are_generated_from_the_tree():
     specs = {s.flag: s for s in flag_specs()}
     assert "(default 0.025)" in specs["--ws-lr"].help and "(default 10)" in specs["--population"].help

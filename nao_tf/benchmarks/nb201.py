@@ -37,12 +37,12 @@ from nao_tf.benchmarks.search_log import SearchLog, search_key, table_fingerprin
 from nao_tf.errors import ConfigError
 from nao_tf.runio import atomic_write_bytes, atomic_write_json
 
-# label -> (method name, settings on top of the nb201 preset, which holds the tuned nao and re settings);
-# seminas shares the nao section, so its own tuned top-k and candidates factor live here (docs/nb201.md)
+# label -> (method name, settings on top of the nb201 preset, which holds every method's tuned settings,
+# SemiNAS's own top-k and candidates factor included: docs/nb201.md)
 ENTRIES: dict[str, tuple[str, dict[str, Any]]] = {
     "nao": ("nao", {}),
     "nao+mutation": ("nao+mutation", {}),
-    "seminas": ("seminas", {"top_k": 10, "candidates_factor": 2.0}),
+    "seminas": ("seminas", {}),
     "re": ("re", {}),
     "re-10-3": ("re", {"population": 10, "sample_size": 3}),
     "rs": ("rs", {}),
@@ -97,11 +97,25 @@ def _entries(methods: Sequence[str], settings: dict[str, dict[str, Any]] | None)
     return out
 
 
-def _base_config(table: str, metric: str, report_metric: str, q_max: int) -> dict[str, Any]:
+def _base_config(table: str, metric: str, report_metric: str, q_max: int, method: str = "nao") -> dict[str, Any]:
+    """The nb201 preset's tree for ``method`` (with the preset's own values for that method)."""
     from nao_tf.search.config import resolve
 
     return resolve(preset="nb201", overrides={"table": str(table), "metric": metric, "report-metrics": report_metric,
-                                              "budget": q_max}).to_json()
+                                              "budget": q_max, "method": method}).to_json()
+
+
+def _effective_settings(table: str, entries: dict[str, tuple[str, dict]], metric: str, report_metric: str,
+                        q_max: int) -> dict[str, dict[str, Any]]:
+    """What each method label actually runs with: its configuration section(s) after preset and settings."""
+    out = {}
+    for label, (name, settings) in entries.items():
+        job = {"config": _base_config(table, metric, report_metric, q_max, name), "label": label, "name": name,
+               "settings": settings}
+        method = _search_tree(job, 0)["method"]
+        sections = (SECTIONS[name], "seminas") if name == "seminas" else (SECTIONS[name],)
+        out[label] = {"method": name, **{k: v for sec in sections for k, v in method[sec].items()}}
+    return out
 
 
 def run_searches(table: str, entries: dict[str, tuple[str, dict]], seeds: Sequence[int], q_max: int,
@@ -112,8 +126,8 @@ def run_searches(table: str, entries: dict[str, tuple[str, dict]], seeds: Sequen
     best-so-far curves of the search and report metrics, the sources of the queries and the seconds taken.
     ``workers`` > 1 runs them in that many processes (same results: each search depends on its seed only).
     With ``log``, searches it already holds (same key) are reused and every new one is appended to it."""
-    base = _base_config(table, metric, report_metric, q_max)
-    jobs = [({"table": str(table), "config": base, "label": label, "name": name, "settings": settings,
+    bases = {name: _base_config(table, metric, report_metric, q_max, name) for name, _ in entries.values()}
+    jobs = [({"table": str(table), "config": bases[name], "label": label, "name": name, "settings": settings,
               "q_max": q_max, "metric": metric, "report_metric": report_metric}, seed)
             for seed in seeds for label, (name, settings) in entries.items()]
     results: dict[str, dict[int, Any]] = {label: {} for label in entries}
@@ -311,7 +325,7 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "seminas", "re"
     run = BenchmarkRun("nb201", {
         "table": str(table), "space": "nb201", "search_metric": metric, "report_metric": report_metric,
         "methods": list(methods), "seeds": seeds, "first_seed": first_seed, "budgets": budgets, "workers": workers,
-        "method_settings": {label: {"method": name, **s} for label, (name, s) in entries.items()},
+        "method_settings": _effective_settings(table, entries, metric, report_metric, budgets[-1]),
         "tuned": tune})
     out = Path(out_dir) if out_dir is not None else None
     partial: dict[str, dict[int, Any]] = {label: {} for label in entries}

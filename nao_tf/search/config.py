@@ -708,6 +708,31 @@ def _implicit_preset(kind: str, space: str | None) -> str | None:
     return None
 
 
+def _method_name(*layers: Layer) -> str | None:
+    """The method the file or the flags choose (flags win), if any."""
+    for layer in reversed(layers):
+        method = layer.tree.get("method")
+        if isinstance(method, Mapping) and method.get("name"):
+            return str(method["name"])
+    return None
+
+
+def _preset_layer(named: str, method: str | None) -> Layer:
+    """Preset ``named`` as the lowest layer, with its ``for_method`` variant of the method the search runs merged
+    in (so a method's own tuned settings, like SemiNAS's top-k in ``nb201``, are preset defaults that a config
+    file or a flag still overrides, whichever section they live in)."""
+    from nao_tf.search.presets import get_preset
+
+    tree = get_preset(named)
+    variants = tree.pop("for_method", {})
+    layer = Layer(f"preset {named!r}")
+    layer.add_tree(tree)
+    chosen = method or layer.tree.get("method", {}).get("name") or MethodConfig.model_fields["name"].default
+    if chosen in variants:
+        layer.add_tree(variants[chosen])
+    return layer
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping of a YAML (or JSON) config file; one-line errors for a missing, unreadable or binary file."""
     import yaml
@@ -747,23 +772,18 @@ def resolve(preset: str | None = None, config_file: str | Path | None = None,
     given in the file or in ``overrides`` (``preset: paper-ws``); with none, the evaluator's own preset applies
     (``default`` for ws/child, ``nb201`` for the table on nb201). ``ConfigError`` names the first bad key.
     """
-    from nao_tf.search.presets import get_preset
-
     file_layer = Layer.from_flat(read_config_file(config_file), f"config file {str(config_file)!r}") \
         if config_file else Layer("config file")
     flag_layer = Layer.from_flat(overrides or {}, "flags")
     named = preset or flag_layer.tree.get("preset") or file_layer.tree.get("preset")
-    preset_layer = None
-    if named:
-        preset_layer = Layer(f"preset {named!r}")
-        preset_layer.add_tree(get_preset(str(named)))
+    method = _method_name(file_layer, flag_layer)
+    preset_layer = _preset_layer(str(named), method) if named else None
     kind = _pick_kind([file_layer, flag_layer], preset_layer)
     space = next((ly.tree["space"] for ly in (flag_layer, file_layer) if ly.tree.get("space")), None)
     if preset_layer is None:
         named = _implicit_preset(kind, space)
         if named:
-            preset_layer = Layer(f"preset {named!r}")
-            preset_layer.add_tree(get_preset(named))
+            preset_layer = _preset_layer(named, method)
     layers = [ly for ly in (preset_layer, file_layer, flag_layer) if ly is not None]
     tree: dict[str, Any] = {}
     evaluator: dict[str, Any] = {}

@@ -14,9 +14,13 @@ the controller, ``nao_tf.controller.config``). Precedence: preset < ``--config``
   drop-path keep 0.7, auxiliary head, 45k/5k split; 600 initial, 300 new per round from the top 100).
 - ``nb201``: NAO on a NAS-Bench-201 table (the ``table`` evaluator's own preset): 20 initial, rounds of
   max(10, 15% of the evaluated), a fixed 150 controller steps per round (lr 3e-3) so that a 300-query search
-  takes seconds; top-k 5 (nao), 5,000 pseudo-labels (seminas; its top-k 10 and candidates factor 2 are passed
-  as flags) and regularized evolution population 10, sample 10, each chosen on the cifar10-val column with
-  tuning seeds 10000-10004, disjoint from the reported ones (``nao-tf benchmark nb201 --tune``; docs/nb201.md).
+  takes seconds; top-k 5 (nao), 5,000 pseudo-labels with top-k 10 and candidates factor 2 (seminas) and
+  regularized evolution population 10, sample 10, each chosen on the cifar10-val column with tuning seeds
+  10000-10004, disjoint from the reported ones (``nao-tf benchmark nb201 --tune``; docs/nb201.md).
+
+A preset may hold ``for_method``: ``{method name: partial tree}``, merged into the preset when that method is
+the one the search runs (methods that share a section, like ``seminas`` and ``nao``, can have their own tuned
+values there); a config file and flags still override it.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "re": {"population": 10, "sample_size": 10}},
         "controller": {"steps": 150, "learning_rate": 3e-3, "l2_reg": 1e-4, "mlp_dropout": 0.0},
         "evaluator": {"kind": "table"},
+        # SemiNAS generates from the nao section too; its own tuned values apply when it is the method
+        "for_method": {"seminas": {"method": {"nao": {"top_k": 10, "candidates_factor": 2.0}}}},
     },
 }
 
