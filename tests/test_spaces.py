@@ -9,7 +9,7 @@ import pytest
 
 from nao_tf.architectures import resolve
 from nao_tf.errors import ArchitectureError
-from nao_tf.spaces import NASNET_FULL, NASNET_WS, NB201, RNN, SPACES, Architecture
+from nao_tf.spaces import NASNET_FULL, NASNET_WS, NB201, RNN, SPACES, Architecture, get_space
 
 ALL = list(SPACES.values())
 
@@ -136,3 +136,26 @@ def test_architecture_is_hashable_and_ordered():
     a = Architecture("nb201", (0, 1, 2, 3, 4, 0))
     assert {a: 1}[Architecture("nb201", [0, 1, 2, 3, 4, 0])] == 1
     assert str(a) == "0 1 2 3 4 0"
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_sample_and_mutate_draw_what_rng_choice_draws(name):
+    """The fast sampler keeps the random stream of ``rng.choice`` per position: same seed, same architectures
+    as before it was made faster (runs and cached baselines stay reproducible)."""
+    space = get_space(name)
+    rng, ref = np.random.default_rng(11), np.random.default_rng(11)
+    drawn = space.sample(rng, 40)
+    expected = [space.decode(np.array([ref.choice(space.valid_tokens(p)) for p in range(space.length)]))
+                for _ in range(40)]
+    assert drawn == expected
+    arch = drawn[0]
+    tokens = space.encode(arch).copy()
+    pos = int(ref.integers(space.length))
+    while not [t for t in space.valid_tokens(pos) if t != tokens[pos]]:
+        pos = int(ref.integers(space.length))
+    tokens[pos] = ref.choice([t for t in space.valid_tokens(pos) if t != tokens[pos]])
+    assert space.mutate(arch, rng) == space.decode(tokens)
+    bad = space.encode(arch).copy()
+    bad[-1] = space.vocab_size + 3
+    with pytest.raises(ArchitectureError, match=f"position {space.length - 1} is invalid"):
+        space.decode(bad)
