@@ -60,20 +60,16 @@ def search_recipe(config: Any) -> dict[str, Any] | None:
     from nao_tf.search.config import WsConfig
 
     ev, data = config.evaluator, config.data
-    flat = {"dataset": data.dataset, "data_dir": data.data_dir, "valid_size": ev.valid_size,
-            "max_params": ev.max_params, "layers": ev.layers, "channels": ev.channels}
-    if ev.kind == "ws":
-        return recipe({**flat, "rerank_epochs": ev.rerank_epochs, "rerank_layers": ev.rerank_layers,
-                       "rerank_channels": ev.rerank_channels, "batch_size": ev.rerank_batch_size, "ws_lr": ev.rerank_lr,
-                       "child_steps": ev.rerank_steps})
-    if ev.kind == "child":
-        same_training = (ev.drop_path_keep == 1.0 and not ev.aux_head and not ev.cutout
-                         and ev.weight_decay == WsConfig.model_fields["weight_decay"].default)
-        if not same_training:
-            return None
-        return recipe({**flat, "rerank_epochs": ev.epochs, "rerank_layers": ev.layers, "rerank_channels": ev.channels,
-                       "batch_size": ev.batch_size, "ws_lr": ev.lr, "child_steps": ev.steps_per_epoch})
-    return None
+    if ev.kind not in ("ws", "child"):
+        return None
+    if ev.kind == "child" and not (ev.drop_path_keep == 1.0 and not ev.aux_head and not ev.cutout
+                                   and ev.weight_decay == WsConfig.model_fields["weight_decay"].default):
+        return None  # children trained another way than the re-ranking: no random baseline shares it
+    st = ev.standalone()
+    return recipe({"dataset": data.dataset, "data_dir": data.data_dir, "valid_size": ev.valid_size,
+                   "max_params": ev.max_params, "layers": ev.layers, "channels": ev.channels,
+                   "rerank_epochs": st.epochs, "rerank_layers": st.layers, "rerank_channels": st.channels,
+                   "batch_size": st.batch_size, "ws_lr": st.lr, "child_steps": st.steps})
 
 
 class StandaloneCache:

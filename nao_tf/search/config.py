@@ -200,6 +200,20 @@ class TableConfig(Section):
                                       "--mode")
 
 
+@dataclass(frozen=True)
+class StandaloneTraining:
+    """How an image evaluator trains networks stand-alone (the ws re-ranking, or every child): the recipe the
+    random baseline shares and the timings the printed next step scales from. One accessor, so that code
+    reading it need not know which evaluator holds which field."""
+
+    layers: int
+    channels: int
+    epochs: int
+    batch_size: int
+    lr: float
+    steps: int | None  # at most this many steps per epoch
+
+
 class _ImageEvaluator(Section):
     layers: Int = opt(1, "cells per stage N of the supernet / children", "--layers", ge=1)
     channels: Int = opt(8, "filters F of the supernet / children", "--channels", ge=1)
@@ -253,6 +267,11 @@ class WsConfig(_ImageEvaluator):
     rerank_steps: Int | None = opt(None, "ws re-ranking / child: at most this many steps per epoch", "--child-steps",
                                    ge=1)
 
+    def standalone(self) -> StandaloneTraining:
+        """The re-ranking's training (N and F default to the supernet's)."""
+        return StandaloneTraining(self.rerank_layers or self.layers, self.rerank_channels or self.channels,
+                                  self.rerank_epochs, self.rerank_batch_size, self.rerank_lr, self.rerank_steps)
+
     @model_validator(mode="after")
     def _valid_holds_eval(self) -> WsConfig:
         if self.valid_size < self.eval_images:
@@ -278,6 +297,11 @@ class ChildConfig(_ImageEvaluator):
     port: Int = opt(0, "chief: gRPC port on --host (0: a free port)", "--port", ge=0, le=65535)
     trial_timeout: Float = opt(600.0, "chief: seconds after which a trial whose worker went silent is handed to "
                                       "another worker", "--trial-timeout", gt=0)
+
+    def standalone(self) -> StandaloneTraining:
+        """Every child's training."""
+        return StandaloneTraining(self.layers, self.channels, self.epochs, self.batch_size, self.lr,
+                                  self.steps_per_epoch)
 
 
 _DROPOUT = {"ge": 0, "lt": 1}

@@ -43,19 +43,16 @@ def measurements(final: dict[str, Any], search: Any, evaluator: Any) -> list[dic
     """The stand-alone trainings this search timed: {seconds, epochs, params, train_images, valid_images}; the
     seconds without the tracing before the first step (``STARTUP_SECONDS`` adds it back once)."""
     n_train = len(evaluator.split.data.x_train)
+    st, valid = evaluator.settings.standalone(), evaluator.settings.valid_size
     if evaluator.name == "ws":
-        s = evaluator.settings
-        batch, steps, epochs, valid = s.rerank_batch_size, s.rerank_steps, evaluator.rerank_epochs, s.valid_size
-        rows = [(r.get("seconds"), r.get("params"), r.get("epochs", epochs)) for r in final.get("reranked", [])]
+        rows = [(r.get("seconds"), r.get("params"), r.get("epochs", st.epochs)) for r in final.get("reranked", [])]
     else:
-        s = evaluator.settings
-        batch, steps, epochs, valid = s.batch_size, s.steps_per_epoch, s.epochs, s.valid_size
-        rows = [(e.metadata.get("seconds"), e.metadata.get("params"), epochs) for e in search.history]
-    per_epoch = (n_train - valid) // batch
-    if steps is not None:
-        per_epoch = min(per_epoch, steps)
+        rows = [(e.metadata.get("seconds"), e.metadata.get("params"), st.epochs) for e in search.history]
+    per_epoch = (n_train - valid) // st.batch_size
+    if st.steps is not None:
+        per_epoch = min(per_epoch, st.steps)
     return [{"seconds": float(sec) - min(TRACE_SECONDS, TRACE_SHARE * float(sec)), "epochs": int(ep),
-             "params": int(p), "train_images": per_epoch * batch,
+             "params": int(p), "train_images": per_epoch * st.batch_size,
              "valid_images": int(valid)}
             for sec, p, ep in rows if isinstance(sec, int | float) and sec > 0 and isinstance(p, int) and p > 0]
 
@@ -87,8 +84,9 @@ def plan_training(config: Any, final: dict[str, Any], search: Any, evaluator: An
     rate = seconds_per_unit(measured)
     paper = TrainConfig()
     n_train, n_test = len(data.x_train), len(data.x_test)
+    standalone = evaluator.settings.standalone()
     # a search shortened by --child-steps gets a train command shortened the same way (tests, quick looks)
-    steps = evaluator.settings.rerank_steps if evaluator.name == "ws" else evaluator.settings.steps_per_epoch
+    steps = standalone.steps
     if dataset in PAPER_DATASETS:
         steps = None
     train_images = (n_train // paper.batch_size) * paper.batch_size
@@ -101,8 +99,7 @@ def plan_training(config: Any, final: dict[str, Any], search: Any, evaluator: An
             return None
         return epoch_seconds(rate, count_params(winner, layers, channels, classes, in_ch), train_images, n_test)
 
-    base_n = (evaluator.rerank_layers if evaluator.name == "ws" else evaluator.settings.layers)
-    base_f = (evaluator.rerank_channels if evaluator.name == "ws" else evaluator.settings.channels)
+    base_n, base_f = standalone.layers, standalone.channels
     budget = float(config.evaluator.final_train_seconds)
     if dataset in PAPER_DATASETS:
         layers, channels, epochs, recipe = paper.layers, paper.channels, paper.epochs, "paper"

@@ -123,8 +123,7 @@ class WeightSharingEvaluator(Evaluator):
         self.seed = int(seed)
         self.dataset, self.data_dir = dataset, data_dir
         self.rerank_top, self.rerank_epochs = cfg.rerank_top, cfg.rerank_epochs
-        self.rerank_layers = cfg.rerank_layers or cfg.layers
-        self.rerank_channels = cfg.rerank_channels or cfg.channels
+        self.rerank_layers, self.rerank_channels = cfg.standalone().layers, cfg.standalone().channels
         self.split = ImageSplit(dataset, data_dir, self.valid_size, self.seed)
         self.budget = ParamBudget(cfg.max_params, self.rerank_layers, self.rerank_channels, self.split.num_classes,
                                   self.split.shape[-1])
