@@ -21,9 +21,9 @@ def test_recorded_scores_compare_proposals_with_random_draws():
     out = rounds_section(RECORDS, top=3)
     assert out["scored_by"] == "recorded score"
     assert out["rounds"] == [
-        {"round": 0, "queries": 3, "random": 3, "recorded_mean": 0.4},
-        {"round": 1, "queries": 2, "random": 1, "recorded_mean": 0.4},
-        {"round": 2, "queries": 2, "random": 0, "recorded_mean": 0.4},
+        {"round": 0, "queries": 3, "random": 3, "recorded_mean": 0.4, "recorded_best": 0.5},
+        {"round": 1, "queries": 2, "random": 1, "recorded_mean": 0.4, "recorded_best": 0.6},
+        {"round": 2, "queries": 2, "random": 0, "recorded_mean": 0.4, "recorded_best": 0.7},
     ]
     # random draws 0.30 0.50 0.40 0.20 -> 0.35; proposals 0.60 0.70 0.10 -> 0.4667
     assert out["random_mean"] == 0.35 and out["proposals_mean"] == pytest.approx(0.4667)
@@ -45,7 +45,7 @@ def test_final_scores_decide_when_given():
 
 def test_nothing_to_compare_without_proposals_and_nan_scores_are_skipped():
     out = rounds_section([_rec(0, "random", 0.3), _rec(0, "random", float("nan"))])
-    assert out["rounds"][0]["recorded_mean"] == 0.3
+    assert out["rounds"][0]["recorded_mean"] == 0.3 and out["rounds"][0]["recorded_best"] == 0.3
     assert out["proposals_mean"] is None and out["proposals_beat_random"] is None
     assert out["top_from_search"] == 0 and out["top_from_search_by_chance"] == 0.0
 
@@ -75,3 +75,24 @@ def test_final_scores_rescore_only_what_older_weights_scored():
     # the round's snapshot keeps when each score was taken, so a resumed search reuses them too
     ev.round, ev._trainer = 0, type("NoWeights", (), {"get_state": lambda self: []})()
     assert sorted(n for _, n in ev.get_state()["scored_at"]) == [10, 10, 20]
+
+
+def test_rounds_png_draws_the_sections_rows(tmp_path, monkeypatch):
+    """rounds.png plots what final.json says: best so far, recorded means and, with them, final-supernet means."""
+    import matplotlib.axes
+
+    from nao_tf.search.final import write_rounds_png
+
+    drawn = []
+    original = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                        lambda self, x, y, *a, **k: drawn.append((k["label"], list(x), list(y))) or original(
+                            self, x, y, *a, **k))
+    rows = rounds_section(RECORDS, [0.50, 0.60, 0.70, 0.40, 0.50, 0.45, 0.30])["rounds"]
+    write_rounds_png(tmp_path / "rounds.png", rows)
+    assert (tmp_path / "rounds.png").read_bytes()[:4] == b"\x89PNG"
+    assert drawn == [("best so far", [0, 1, 2], [0.5, 0.6, 0.7]), ("round mean", [0, 1, 2], [0.4, 0.4, 0.4]),
+                     ("round mean, final supernet", [0, 1, 2], [0.6, 0.45, 0.375])]
+    drawn.clear()
+    write_rounds_png(tmp_path / "plain.png", rounds_section(RECORDS)["rounds"])
+    assert [label for label, *_ in drawn] == ["best so far", "round mean"]

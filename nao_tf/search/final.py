@@ -47,9 +47,8 @@ def finalize(search: Any, evaluator: Any, run_dir: Path, started: float, config:
     if evaluator.name == "ws":
         final_scores = evaluator.final_scores([e.arch for e in search.history])  # one per record, same order
     rounds = rounds_section(search.records, final_scores)
-    write_rounds_png(run_dir / "rounds.png", search.records,
-                     "shared-weight validation accuracy" if evaluator.name == "ws" else "validation accuracy",
-                     final_means=None if final_scores is None else [r["final_mean"] for r in rounds["rounds"]])
+    write_rounds_png(run_dir / "rounds.png", rounds["rounds"],
+                     "shared-weight validation accuracy" if evaluator.name == "ws" else "validation accuracy")
     if evaluator.name == "ws" and evaluator.rerank_top > 0:
         reranked = evaluator.rerank(search.history)
     if reranked:
@@ -95,6 +94,11 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(finite) / len(finite), 4) if finite else None
 
 
+def _best(values: list[float]) -> float | None:
+    finite = [v for v in values if math.isfinite(v)]
+    return round(max(finite), 4) if finite else None
+
+
 def rounds_section(records: list[dict[str, Any]], final_scores: list[float] | None = None,
                    top: int = 10) -> dict[str, Any]:
     """Did the search's proposals score better than random draws (the initial pool and any random top-up)?
@@ -109,9 +113,9 @@ def rounds_section(records: list[dict[str, Any]], final_scores: list[float] | No
     rounds = []
     for step in sorted({int(r["step"]) for r in records}):
         idx = [i for i, r in enumerate(records) if int(r["step"]) == step]
-        row = {"round": step, "queries": len(idx),
-               "random": sum(is_random[i] for i in idx),
-               "recorded_mean": _mean([float(records[i]["score"]) for i in idx])}
+        recorded = [float(records[i]["score"]) for i in idx]
+        row = {"round": step, "queries": len(idx), "random": sum(is_random[i] for i in idx),
+               "recorded_mean": _mean(recorded), "recorded_best": _best(recorded)}
         if final_scores is not None:
             row["final_mean"] = _mean([final_scores[i] for i in idx])
         rounds.append(row)
@@ -128,27 +132,28 @@ def rounds_section(records: list[dict[str, Any]], final_scores: list[float] | No
             "top_from_search_by_chance": round(top * proposals / len(records), 1) if records else None}
 
 
-def write_rounds_png(path: Path, records: list[dict[str, Any]], ylabel: str = "validation accuracy",
-                     final_means: list[float | None] | None = None) -> None:
-    """Best and mean validation score per round; with ``final_means`` also each round's mean under the final
-    supernet (the curve that compares rounds on the same weights)."""
+def write_rounds_png(path: Path, rounds: list[dict[str, Any]], ylabel: str = "validation accuracy") -> None:
+    """Best so far and mean recorded score per round (``rounds_section``'s rows) and, when the rows have them
+    (NAO-WS), each round's mean under the final supernet: the curve that compares rounds on the same weights."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = sorted({int(r["step"]) for r in records})
-    means, bests, best = [], [], -math.inf
-    for st in steps:
-        scores = [float(r["score"]) for r in records if int(r["step"]) == st and math.isfinite(float(r["score"]))]
-        means.append(sum(scores) / len(scores) if scores else float("nan"))
-        best = max([best, *scores])
-        bests.append(best)
+    def curve(key: str) -> list[float]:
+        return [math.nan if r.get(key) is None else float(r[key]) for r in rounds]
+
+    steps, means = [r["round"] for r in rounds], curve("recorded_mean")
+    bests, best = [], -math.inf
+    for value in curve("recorded_best"):
+        best = max(best, value) if math.isfinite(value) else best
+        bests.append(best if math.isfinite(best) else math.nan)
+    final_means = curve("final_mean") if any("final_mean" in r for r in rounds) else None
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     ax.plot(steps, bests, "o-", color="C3", label="best so far")
     ax.plot(steps, means, "s--", color="C0", label="round mean")
     if final_means is not None:
-        ax.plot(steps, [math.nan if m is None else m for m in final_means], "d-.", color="C2",
+        ax.plot(steps, final_means, "d-.", color="C2",
                 label="round mean, final supernet")
     ax.set_xlabel("round")
     ax.set_ylabel(ylabel)
