@@ -237,8 +237,11 @@ def test_benchmark_nb201_continues_from_its_search_log(cli, table, tmp_path):
     other.joinpath("searches.jsonl").write_text(log.read_text())
     code, _, err = cli("benchmark", "nb201", "--table", table, "--methods", "re", "--budgets", "10,20", "--seeds", 1,
                        "--metric", "cifar10-test", "--report-metric", "cifar10-val", "--out", other)
-    assert code == 0 and f"{len(lines)} finished searches in" in err
+    assert code == 0 and f"{len(lines)} finished searches in" in err and "from searches.jsonl" not in err
     assert len(other.joinpath("searches.jsonl").read_text().splitlines()) == len(lines) + 1
+    code, _, err = cli("benchmark", "nb201", "--table", table, "--methods", "rs", "--budgets", "10,20", "--seeds", 1,
+                       "--out", tmp_path / "resumed")
+    assert code == 0 and "seed 0 rs: cifar10-test" in err and "from searches.jsonl)" in err
     lines.insert(2, "not a record")
     log.write_text("\n".join(lines) + "\n")
     _one_line_error(*cli("benchmark", "nb201", "--table", table, "--methods", "re", "--seeds", 1, "--out",

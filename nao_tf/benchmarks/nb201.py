@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from nao_tf.benchmarks.report import BenchmarkRun
-from nao_tf.benchmarks.search_log import SearchLog, search_key, table_fingerprint
+from nao_tf.benchmarks.search_log import LOG_NAME, SearchLog, search_key, table_fingerprint
 from nao_tf.errors import ConfigError
 from nao_tf.runio import atomic_write_bytes, atomic_write_json
 
@@ -125,7 +125,8 @@ def run_searches(table: str, entries: dict[str, tuple[str, dict]], seeds: Sequen
     """Every (method, seed) search to ``q_max`` queries; ``{label: {seed: result}}`` where a result holds the
     best-so-far curves of the search and report metrics, the sources of the queries and the seconds taken.
     ``workers`` > 1 runs them in that many processes (same results: each search depends on its seed only).
-    With ``log``, searches it already holds (same key) are reused and every new one is appended to it."""
+    With ``log``, searches it already holds (same key) are reused (``on_result`` sees them with ``"reused":
+    True``) and every new one is appended to it."""
     bases = {name: _base_config(table, metric, report_metric, q_max, name) for name, _ in entries.values()}
     jobs = [({"table": str(table), "config": bases[name], "label": label, "name": name, "settings": settings,
               "q_max": q_max, "metric": metric, "report_metric": report_metric}, seed)
@@ -139,7 +140,7 @@ def run_searches(table: str, entries: dict[str, tuple[str, dict]], seeds: Sequen
         if new and log is not None:
             log.add(key, job["label"], seed, out)
         if on_result is not None:
-            on_result(job["label"], seed, out)
+            on_result(job["label"], seed, out if new else {**out, "reused": True})
 
     todo = []
     for (job, seed), key in zip(jobs, keys, strict=True):
@@ -267,7 +268,7 @@ def nb201_tune(table: str, methods: Sequence[str] = ("nao", "seminas", "re"), bu
     def on_result(tag: str, seed: int, res: dict[str, Any]) -> None:
         if progress is not None:
             progress(f"tune {tag} {grid[tag][1]} seed {seed}: best {metric} {res['val'][-1]:.2f} at "
-                     f"Q={budgets[-1]} ({res['seconds']:.1f}s)")
+                     f"Q={budgets[-1]} ({res['seconds']:.1f}s{', from ' + LOG_NAME if res.get('reused') else ''})")
 
     results = run_searches(table, grid, out["seeds"], budgets[-1], metric, report_metric, workers, on_result, log)
     for label in methods:
@@ -334,7 +335,7 @@ def nb201_benchmark(table: str, methods: Sequence[str] = ("nao", "seminas", "re"
         partial[label][seed] = res
         if progress is not None:
             progress(f"seed {seed} {label}: {report_metric} {res['test'][-1]:.2f} at Q={budgets[-1]} "
-                     f"({res['seconds']:.1f}s)")
+                     f"({res['seconds']:.1f}s{', from ' + LOG_NAME if res.get('reused') else ''})")
         if out is not None and all(seed in runs for runs in partial.values()):
             atomic_write_json(out / "summary.json", _finish(run, partial, budgets, best_test, best_val, tuning))
 
