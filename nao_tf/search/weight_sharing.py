@@ -122,8 +122,9 @@ class WeightSharingEvaluator(Evaluator):
         self.valid_size, self.pool_size = cfg.valid_size, cfg.pool_size
         self.seed = int(seed)
         self.dataset, self.data_dir = dataset, data_dir
-        self.rerank_top, self.rerank_epochs = cfg.rerank_top, cfg.rerank_epochs
-        self.rerank_layers, self.rerank_channels = cfg.standalone().layers, cfg.standalone().channels
+        standalone = cfg.standalone()
+        self.rerank_top, self.rerank_epochs = cfg.rerank_top, standalone.epochs
+        self.rerank_layers, self.rerank_channels = standalone.layers, standalone.channels
         self.split = ImageSplit(dataset, data_dir, self.valid_size, self.seed)
         self.budget = ParamBudget(cfg.max_params, self.rerank_layers, self.rerank_channels, self.split.num_classes,
                                   self.split.shape[-1])
