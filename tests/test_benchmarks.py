@@ -6,6 +6,7 @@ import ast
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -76,3 +77,38 @@ def test_benchmark_supernet_tiny(cli):
     switch = result["results"]["modes"]["switch"]
     assert switch["seconds_per_arch_eval"] > 0 and switch["train_images_per_s"] > 0 and switch["params"] > 0
     assert result["results"]["fastest_mode"] == "switch"
+
+
+def _graph_matmul_flops(graph) -> int:
+    """2 x M x K x N summed over every matrix multiply of a traced graph (shapes read off the graph)."""
+    total = 0
+    for op in graph.get_operations():
+        if op.type == "MatMul":
+            a, b = (list(t.shape) for t in op.inputs[:2])
+            m, k = a[::-1] if op.get_attr("transpose_a") else a
+            n = b[0] if op.get_attr("transpose_b") else b[1]
+            total += 2 * m * k * n
+        elif op.type == "BatchMatMulV2":
+            a, b = (list(t.shape) for t in op.inputs[:2])
+            m, k = a[-1:-3:-1] if op.get_attr("adj_x") else a[-2:]
+            n = b[-2] if op.get_attr("adj_y") else b[-1]
+            total += 2 * int(np.prod(a[:-2])) * m * k * n
+    return total
+
+
+def test_controller_step_flops_match_the_traced_forward_pass():
+    """The benchmark's analytic count of a training step's multiplies is three times the forward pass's, counted
+    op by op in the traced (unfused) graph, for sizes where every term differs."""
+    from nao_tf.benchmarks.controller import gemm_gflops, step_flops
+    from nao_tf.controller.config import ControllerConfig
+    from nao_tf.controller.model import tf
+    from nao_tf.controller.training import build_controller
+    from nao_tf.spaces import NASNET_WS
+
+    cfg = ControllerConfig.preset("ws", embedding_size=6, hidden_size=10, mlp_layers=2, mlp_hidden=7, batch_size=3)
+    controller = build_controller(NASNET_WS, cfg)
+    forward = tf.function(lambda tokens: controller(tokens, fused=False))
+    graph = forward.get_concrete_function(tf.TensorSpec((3, NASNET_WS.length), tf.int32)).graph
+    assert step_flops(cfg, NASNET_WS.length, NASNET_WS.vocab_size) == 3 * _graph_matmul_flops(graph)
+    rates = gemm_gflops(cfg, reps=5, repeats=1)
+    assert set(rates) == {"encoder", "decoder"} and all(np.isfinite(v) and v > 0 for v in rates.values())

@@ -9,6 +9,12 @@ trained controller, which needs larger step sizes to leave its seeds), the time 
 architectures from the top 100 (one or more batched decode calls). The process CPU time is reported beside
 wall time. The authors' PyTorch controller trains 806 archs/s and generates in about 250 ms on the
 project's 2-core reference machine.
+
+``work`` says how close training is to what the CPU can do at all: the matrix-multiply FLOPs of one training
+step (counted from the sizes, ``step_flops``), the rate the trainer achieves, and the rate TensorFlow's own
+matrix multiply reaches on this machine at the LSTMs' shapes, measured in the same process
+(``gemm_gflops``: a compiled loop of multiplies, no per-call overhead), so the share is comparable across
+machines and loads. It also gives the share a trainer at 3x the authors' rate would need.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from nao_tf.seeding import rng as make_rng
 
 REFERENCE_ARCHS_PER_S = 806
 REFERENCE_GENERATION_MS = 250
+TARGET_SPEEDUP = 3.0
 BASELINE = {"steps_per_call": 1, "fused_lstm": False}
 """The previous trainer's execution, kept as settings so that every report measures old and new side by side."""
 
@@ -76,6 +83,7 @@ def controller_speed(seed: int = 0, archs: int = 600, epochs: int = 5, rounds: i
     generation = _generation(trainer.controller, [pool[i] for i in order], seen, n_new, repeats)
     best = min(generation, key=lambda k: generation[k]["ms_median"])
     rate = float(np.median(wall["new"]))
+    work = _work(config, rate)
     return run.finish({
         "parameters": int(trainer.controller.count_params()),
         "training": {
@@ -87,6 +95,7 @@ def controller_speed(seed: int = 0, archs: int = 600, epochs: int = 5, rounds: i
             "speedup_vs_baseline_per_round": [round(r, 2) for r in ratios],
             "reference_pytorch_archs_per_s": REFERENCE_ARCHS_PER_S,
             "speedup_vs_reference": round(rate / REFERENCE_ARCHS_PER_S, 2)},
+        "work": work,
         "trained_epochs_before_generation": 1 + rounds * epochs + warm_epochs,
         "reconstruction_accuracy_train": recon_acc,
         "generation": generation,
@@ -122,3 +131,63 @@ def _generation(controller: Any, seeds: list, seen: set, n_new: int, repeats: in
             "cpu_ms_median": round(1000 * float(np.median(cpus)), 2),
         }
     return out
+
+
+def step_flops(config: ControllerConfig, length: int, vocab: int) -> int:
+    """Matrix-multiply FLOPs of one training step of a batch (forward and backward, the backward counted as
+    twice the forward: one product for the inputs' gradient, one for the weights'). The LSTM gates, attention
+    (input projection, scores, context, output projection), output layer and predictor; element-wise work is
+    left out, so this is a lower bound of the step's arithmetic."""
+    b, h, e, k = config.batch_size, config.hidden_size, config.embedding_size, config.tokens_per_step
+    steps = length // k
+    macs = b * steps * 4 * h * (k * e + h)  # encoder LSTM
+    macs += b * length * 4 * h * (2 * h)  # decoder LSTM (its embedding has the hidden size)
+    macs += b * length * (h * h + 2 * steps * h + 2 * h * h + h * vocab)  # attention and output layer
+    sizes = [h] + [config.mlp_hidden] * config.mlp_layers + [1]
+    macs += b * sum(i * o for i, o in zip(sizes[:-1], sizes[1:], strict=False))  # predictor
+    return 3 * 2 * macs
+
+
+def gemm_gflops(config: ControllerConfig, reps: int = 400, repeats: int = 5) -> dict[str, float]:
+    """GFLOP/s of TensorFlow's matrix multiply at the encoder's and the decoder's LSTM gate shapes (best of
+    ``repeats`` compiled loops of ``reps`` multiplies: the rate without any per-call overhead)."""
+    import time
+
+    from nao_tf.controller.model import tf
+
+    b, h, e, k = config.batch_size, config.hidden_size, config.embedding_size, config.tokens_per_step
+    out = {}
+    for name, (m, inner, n) in {"encoder": (b, k * e + h, 4 * h), "decoder": (b, 2 * h, 4 * h)}.items():
+        x, w = tf.random.stateless_normal((m, inner), (1, 2)), tf.random.stateless_normal((inner, n), (3, 4))
+
+        @tf.function
+        def loop(x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+            def body(i: tf.Tensor, acc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                # the input moves a little each time, so that no multiply can be hoisted out of the loop
+                return i + 1, acc + tf.matmul(x + tf.cast(i, tf.float32) * 1e-9, w)[0, 0]
+            return tf.while_loop(lambda i, _: i < reps, body, (0, 0.0))[1]
+
+        loop(x, w)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            loop(x, w).numpy()
+            best = min(best, time.perf_counter() - start)
+        out[name] = 2 * m * inner * n * reps / best / 1e9
+    return out
+
+
+def _work(config: ControllerConfig, archs_per_s: float) -> dict[str, Any]:
+    """The trainer's arithmetic rate against this machine's matrix-multiply rate (see the module docstring)."""
+    from nao_tf.spaces import NASNET_WS
+
+    flops = step_flops(config, NASNET_WS.length, NASNET_WS.vocab_size)
+    gemm = gemm_gflops(config)
+    ceiling = max(gemm.values())
+    achieved = archs_per_s / config.batch_size * flops / 1e9
+    needed = TARGET_SPEEDUP * REFERENCE_ARCHS_PER_S / config.batch_size * flops / 1e9
+    return {"matmul_gflop_per_step": round(flops / 1e9, 3), "achieved_gflops": round(achieved, 1),
+            "gemm_gflops": {name: round(v, 1) for name, v in gemm.items()},
+            "share_of_gemm": round(achieved / ceiling, 3),
+            f"gflops_for_{TARGET_SPEEDUP:g}x_reference": round(needed, 1),
+            f"share_of_gemm_for_{TARGET_SPEEDUP:g}x_reference": round(needed / ceiling, 3)}
