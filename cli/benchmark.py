@@ -112,6 +112,9 @@ def _add_controller(bench: Any) -> None:
                    help="further training, so that the controller reconstructs its inputs, before timing "
                         "generation (default 300)")
     c.add_argument("--repeats", type=positive_int, default=5, help="generation timings, median reported (default 5)")
+    c.add_argument("--threads-per-op", type=nonnegative_int, default=0,
+                   help="TensorFlow threads per op (default 0: TensorFlow's default, one per core; 1: what a "
+                        "process that only trains the controller runs fastest with)")
     c.set_defaults(func=_controller)
 
 
@@ -122,7 +125,8 @@ def _controller(args: argparse.Namespace) -> int:
     from nao_tf.benchmarks.controller import controller_speed
 
     return _print_json(controller_speed(args.seed, epochs=args.epochs, rounds=args.rounds,
-                                        warm_epochs=args.warm_epochs, repeats=args.repeats))
+                                        warm_epochs=args.warm_epochs, repeats=args.repeats,
+                                        threads_per_op=args.threads_per_op))
 
 
 def _add_controller_quality(bench: Any) -> None:

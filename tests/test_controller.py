@@ -222,6 +222,27 @@ def test_whole_training_in_one_call_gives_the_weights_of_one_call_per_step():
             np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_towers_train_the_same_function_with_their_own_dropout():
+    """A batch split into towers (run in parallel) gives the weights of the whole batch, up to rounding, and
+    each tower draws its own dropout masks (two identical halves of a batch are dropped differently)."""
+    archs = NASNET_WS.sample(rng(8), 48)
+    y = rng(9).uniform(size=48)
+    weights = []
+    for towers in (1, 2, 3):
+        controller = tiny(NASNET_WS, batch_size=24, towers=towers)
+        ControllerTrainer(controller).fit(archs, y, epochs=3, seed=4)
+        weights.append(controller.get_weights())
+    for other in weights[1:]:
+        for a, b in zip(weights[0], other, strict=True):
+            np.testing.assert_allclose(a, b, atol=2e-5)
+    trainer = ControllerTrainer(tiny(NASNET_WS, batch_size=24, towers=2, mlp_dropout=0.5))
+    half = np.stack([NASNET_WS.encode(a) for a in archs[:12]]).astype(np.int32)
+    out = trainer._forward(tf.constant(np.concatenate([half, half])), tf.constant([1, 2]))
+    prediction = np.asarray(out["prediction"])
+    assert prediction.shape == (24,) and not np.allclose(prediction[:12], prediction[12:])
+    np.testing.assert_allclose(out["logits"][:12], out["logits"][12:], atol=1e-6)  # no decoder dropout here
+
+
 def test_gradient_on_step_outputs_keeps_its_radial_part(trained):
     """Generation follows the gradient of the prediction with respect to the encoder's (unit-length) step
     outputs, as the authors' code does: without re-normalizing them first, so the gradient is not orthogonal

@@ -200,6 +200,32 @@ def test_benchmark_nb201_tune_picks_by_validation_and_reports_with_the_choice(cl
     assert summary["settings"]["tuned"] is True
 
 
+def test_benchmark_controller_refuses_threads_once_tensorflow_runs(cli):
+    """TensorFlow's thread pools exist once it has run an op: another --threads-per-op is one clear line."""
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    code, out, err = cli("benchmark", "controller", "--threads-per-op", threads + 3, "--epochs", 1)
+    assert code != 0 and out == ""
+    assert err.strip().count("\n") == 0 and "before it runs its first op" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_benchmark_controller_with_one_thread_per_op():
+    """In a fresh process (its first TensorFlow op comes after the setting) the benchmark runs one thread per op."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "nao_tf.cli.main", "benchmark", "controller", "--threads-per-op",
+                           "1", "--epochs", "1", "--rounds", "1", "--warm-epochs", "1", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["settings"]["threads_per_op"] == 1 and report["settings"]["controller"]["towers"] == 2
+    assert report["results"]["training"]["archs_per_s"] > 0
+
+
 @pytest.mark.slow
 def test_benchmark_controller_speed_runs(cli):
     code, out, err = cli("benchmark", "controller", "--epochs", 1, "--rounds", 1, "--warm-epochs", 1,

@@ -30,16 +30,22 @@ from nao_tf.seeding import rng as make_rng
 REFERENCE_ARCHS_PER_S = 806
 REFERENCE_GENERATION_MS = 250
 TARGET_SPEEDUP = 3.0
-BASELINE = {"steps_per_call": 1, "fused_lstm": False}
+BASELINE = {"steps_per_call": 1, "fused_lstm": False, "towers": 1}
 """The previous trainer's execution, kept as settings so that every report measures old and new side by side."""
 
 
 def controller_speed(seed: int = 0, archs: int = 600, epochs: int = 5, rounds: int = 3, warm_epochs: int = 300,
                      repeats: int = 5, n_new: int = 300, top_k: int = 100,
-                     overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                     overrides: dict[str, Any] | None = None, threads_per_op: int = 0) -> dict[str, Any]:
     """Training archs/s of this trainer and of ``BASELINE`` in alternation (``rounds`` x ``epochs`` each,
     after one untimed epoch), then ``warm_epochs`` more epochs so that the controller reconstructs its
-    inputs, then generation of ``n_new`` from the ``top_k`` best (median of ``repeats``, XLA on and off)."""
+    inputs, then generation of ``n_new`` from the ``top_k`` best (median of ``repeats``, XLA on and off).
+    ``threads_per_op`` > 0 sets TensorFlow's threads per op first (``nao_tf._tf.set_threads_per_op``: the
+    process must not have run a TensorFlow op yet)."""
+    from nao_tf._tf import set_threads_per_op
+
+    set_threads_per_op(threads_per_op)
+    from nao_tf.controller.model import tf
     from nao_tf.controller.training import ControllerTrainer, build_controller
     from nao_tf.seeding import set_global_seed
     from nao_tf.spaces import NASNET_WS
@@ -47,11 +53,12 @@ def controller_speed(seed: int = 0, archs: int = 600, epochs: int = 5, rounds: i
     set_global_seed(seed)
     config = ControllerConfig.preset("ws", **(overrides or {}))
     keys = ("embedding_size", "tokens_per_step", "hidden_size", "mlp_layers", "mlp_hidden", "mlp_dropout",
-            "batch_size", "steps_per_call", "fused_lstm")
+            "batch_size", "steps_per_call", "fused_lstm", "towers")
     run = BenchmarkRun("controller", {
         "space": "nasnet-ws", "seed": seed, "archs": archs, "epochs_per_round": epochs, "rounds": rounds,
         "warm_epochs": warm_epochs, "repeats": repeats, "new_archs": n_new, "top_k": top_k,
-        "controller": {k: getattr(config, k) for k in keys}, "baseline": BASELINE})
+        "controller": {k: getattr(config, k) for k in keys}, "baseline": BASELINE,
+        "threads_per_op": tf.config.threading.get_intra_op_parallelism_threads() or "TensorFlow's default"})
     rng = make_rng(seed, 0)
     pool: list = []
     seen = set()

@@ -33,10 +33,14 @@ class ControllerConfig:
     Speed: ``steps_per_call`` training steps run inside one compiled call (a ``tf.while_loop`` over
     pre-drawn batch indices; 0: the whole training in one call), so Python runs once per training, not once
     per batch. ``fused_lstm`` runs the LSTMs as TensorFlow's one-op ``BlockLSTM`` kernel when not under XLA
-    (same function, about half the time of a training step on a CPU). ``jit_compile`` compiles training with
-    XLA, ``generate_jit`` generation and reconstruction (None: as ``jit_compile``; the ``ws`` preset sets it).
-    Measured on the 2-core CPU: XLA compiles the 40-token nasnet-ws training step for minutes and runs it
-    slower, but makes generation faster; for NB201's 6-token cells the XLA training step is faster.
+    (same function, about half the time of a training step on a CPU). ``towers`` splits each batch (not under
+    XLA) into that many sub-batches with their own forward and backward pass, independent until their
+    gradients add up, so TensorFlow's inter-op threads run them at the same time: the recurrences are
+    sequential and their matrices small, so one batch alone keeps barely more than one core busy.
+    ``jit_compile`` compiles training with XLA, ``generate_jit`` generation and reconstruction (None: as
+    ``jit_compile``; the ``ws`` preset sets it). Measured on the 2-core CPU: XLA compiles the 40-token nasnet-ws
+    training step for minutes and runs it slower, but makes generation faster; for NB201's 6-token cells the
+    XLA training step is faster.
     """
 
     # model
@@ -60,6 +64,7 @@ class ControllerConfig:
     augment: bool = True
     steps_per_call: int = 0
     fused_lstm: bool = True
+    towers: int = 2
     jit_compile: bool = False
     generate_jit: bool | None = None
     # generation
@@ -70,7 +75,8 @@ class ControllerConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        positive = ("embedding_size", "hidden_size", "tokens_per_step", "mlp_hidden", "batch_size", "etas_per_call")
+        positive = ("embedding_size", "hidden_size", "tokens_per_step", "mlp_hidden", "batch_size", "etas_per_call",
+                "towers")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"controller {name} must be >= 1, got {getattr(self, name)}")

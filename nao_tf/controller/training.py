@@ -103,7 +103,7 @@ class ControllerTrainer:
     def _step_fn(self, tokens: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, seed: tf.Tensor) -> Any:
         cfg = self.config
         with tf.GradientTape() as tape:
-            out = self.controller(tokens, training=True, seed=seed, fused=self._fused)
+            out = self._forward(tokens, seed)
             # rows that count (padding and zero-weight rows do not): a batch of pseudo-labelled rows at weight
             # 0.1 weighs a tenth of a batch of measured ones, rather than being renormalized to full weight
             wsum = tf.maximum(tf.reduce_sum(tf.cast(weights > 0, weights.dtype)), 1.0)
@@ -125,6 +125,18 @@ class ControllerTrainer:
                 beta2_power=tf.pow(b2, self._t), lr=self._lr, beta1=b1, beta2=b2, epsilon=1e-8, grad=g,
             )
         return loss, mse, ce
+
+    def _forward(self, tokens: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The controller on the batch, as ``towers`` sub-batches (each with its own dropout stream) whose
+        graphs share nothing but the weights, so that they run in parallel (``ControllerConfig.towers``)."""
+        towers = 1 if self.config.jit_compile else min(self.config.towers, self.config.batch_size)
+        if towers == 1:
+            return self.controller(tokens, training=True, seed=seed, fused=self._fused)
+        sizes = [len(part) for part in np.array_split(np.arange(self.config.batch_size), towers)]
+        outs = [self.controller(part, training=True, seed=tf.random.experimental.stateless_fold_in(seed, 100 + t),
+                                fused=self._fused)
+                for t, part in enumerate(tf.split(tokens, sizes, axis=0))]
+        return {key: tf.concat([o[key] for o in outs], axis=0) for key in outs[0]}
 
     def _loop_fn(self, variants: tf.Tensor, targets: tf.Tensor, rows: tf.Tensor, picks: tf.Tensor,
                  weights: tf.Tensor, seed_base: tf.Tensor, step0: tf.Tensor) -> Any:
