@@ -77,6 +77,8 @@ class ControllerTrainer:
         self._t = tf.Variable(0.0, trainable=False)
         self._lr = tf.Variable(self.config.learning_rate, trainable=False)
         self._fused = bool(self.config.fused_lstm and not self.config.jit_compile)
+        towers = 1 if self.config.jit_compile else min(self.config.towers, self.config.batch_size)
+        self._tower_sizes = [len(p) for p in np.array_split(np.arange(self.config.batch_size), towers)]
         self._step = tf.function(self._step_fn, jit_compile=self.config.jit_compile)
         length, bs = controller.length, self.config.batch_size
         self._loop = tf.function(self._loop_fn, input_signature=[
@@ -129,13 +131,11 @@ class ControllerTrainer:
     def _forward(self, tokens: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
         """The controller on the batch, as ``towers`` sub-batches (each with its own dropout stream) whose
         graphs share nothing but the weights, so that they run in parallel (``ControllerConfig.towers``)."""
-        towers = 1 if self.config.jit_compile else min(self.config.towers, self.config.batch_size)
-        if towers == 1:
+        if len(self._tower_sizes) == 1:
             return self.controller(tokens, training=True, seed=seed, fused=self._fused)
-        sizes = [len(part) for part in np.array_split(np.arange(self.config.batch_size), towers)]
         outs = [self.controller(part, training=True, seed=tf.random.experimental.stateless_fold_in(seed, 100 + t),
                                 fused=self._fused)
-                for t, part in enumerate(tf.split(tokens, sizes, axis=0))]
+                for t, part in enumerate(tf.split(tokens, self._tower_sizes, axis=0))]
         return {key: tf.concat([o[key] for o in outs], axis=0) for key in outs[0]}
 
     def _loop_fn(self, variants: tf.Tensor, targets: tf.Tensor, rows: tf.Tensor, picks: tf.Tensor,
