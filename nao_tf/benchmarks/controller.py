@@ -58,7 +58,8 @@ def controller_speed(seed: int = 0, archs: int = 600, epochs: int = 5, rounds: i
         "space": "nasnet-ws", "seed": seed, "archs": archs, "epochs_per_round": epochs, "rounds": rounds,
         "warm_epochs": warm_epochs, "repeats": repeats, "new_archs": n_new, "top_k": top_k,
         "controller": {k: getattr(config, k) for k in keys}, "baseline": BASELINE,
-        "threads_per_op": tf.config.threading.get_intra_op_parallelism_threads() or "TensorFlow's default"})
+        # 0 = TensorFlow's default (one thread per core), as the CLI flag reads it: always an integer.
+        "threads_per_op": tf.config.threading.get_intra_op_parallelism_threads()})
     rng = make_rng(seed, 0)
     pool: list = []
     seen = set()
