@@ -91,4 +91,15 @@ def test_cnn_training_prints_a_time_estimate_after_the_first_epoch(tmp_path, cap
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("time estimate:")]
     assert len(lines) == 1 and "epoch 1 took" in lines[0] and "2 epochs take about" in lines[0], err
-    assert "for the 1 left" in lines[0]
+    assert "for the 1 left" in lines[0] and "later epochs about" in lines[0], lines
+
+
+def test_time_estimate_paces_the_epochs_left_without_the_first_epochs_tracing():
+    from nao_tf.timing import estimate_line
+
+    # measured on a 2-core CPU: epoch 1 took 42 s (21 s of it the first, tracing step), later ones about 19 s;
+    # the run's 10 epochs took 3 min 54 s, where the first epoch's pace says 7 min
+    line = estimate_line(42.0, 42.0, 1, 10, later_seconds=19.0)
+    assert line == ("time estimate: epoch 1 took 42 s (later epochs about 19 s: no tracing); 10 epochs take about "
+                    "4 min in all (3 min for the 9 left)")
+    assert "7 min in all" in estimate_line(42.0, 42.0, 1, 10)  # without a measured pace: the first epoch's

@@ -315,7 +315,10 @@ class _RunFolderWriter(keras.callbacks.Callback):
 
 class _TimeEstimate(keras.callbacks.Callback):
     """After the first epoch of this ``fit``: how long the whole run will take, through ``log`` (the CLI prints
-    it), so nobody waits 70 hours for a run they expected to take minutes."""
+    it), so nobody waits 70 hours for a run they expected to take minutes.
+
+    The pace is the first epoch without its first step (which traces the training step; scaled back to a whole
+    epoch), plus its validation: a first epoch of a small network is about half tracing."""
 
     def __init__(self, log: Callable[[str], Any], guard: _NanGuard, epochs: int) -> None:
         super().__init__()
@@ -323,6 +326,7 @@ class _TimeEstimate(keras.callbacks.Callback):
         self.started = time.perf_counter()
         self.first: int | None = None
         self.epoch_started = self.started
+        self.batches: list[tuple[int, float]] = []  # (batch index, time) of the first and the latest step
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
@@ -330,13 +334,25 @@ class _TimeEstimate(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_started = time.perf_counter()
 
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.first is None:
+            self.batches[1:] = [(int(batch), time.perf_counter())]
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.first is not None or self.guard.diverged:
             return
         self.first = epoch
         now = time.perf_counter()
         total = self.epochs - epoch  # epochs of this invocation (a resumed run starts at ``epoch``)
-        self.log(estimate_line(now - self.started, now - self.epoch_started, 1, total, epoch=epoch + 1))
+        self.log(estimate_line(now - self.started, now - self.epoch_started, 1, total, epoch=epoch + 1,
+                               later_seconds=self._later_epoch(now)))
+
+    def _later_epoch(self, now: float) -> float | None:
+        """Seconds of an epoch without tracing, from the steps after the first (None with fewer than 2)."""
+        if len(self.batches) < 2 or self.batches[-1][0] <= self.batches[0][0]:
+            return None
+        (b0, t0), (b1, t1) = self.batches[0], self.batches[-1]
+        return (t1 - t0) * (b1 + 1) / (b1 - b0) + (now - t1)
 
 
 def save_checkpoint(run: Path, model: keras.Model, epoch: int, history: list[dict[str, Any]]) -> None:

@@ -292,12 +292,15 @@ class LmTrainer:
             self.state.assign(tf.zeros_like(self.state))
             gen = rng(cfg.seed, 6, epoch)
             total, count, tokens, t0 = 0.0, 0, 0, time.perf_counter()
-            pending = []
+            pending, i, first_step = [], -1, t0
             for i, (pos, seq_len) in enumerate(bptt_windows(self.train_data, cfg.bptt, gen, cfg.variable_bptt)):
                 x = self.train_data[:, pos:pos + seq_len]
                 y = self.train_data[:, pos + 1:pos + 1 + seq_len]
                 lr = cfg.lr * seq_len / cfg.bptt
                 pending.append(self.train_step(x, y, tf.constant(lr, tf.float32)))
+                if epoch == first_epoch + 1 and i == 0:  # the step that traces: the estimate's pace leaves it out
+                    float(pending[-1])
+                    first_step = time.perf_counter()
                 tokens += x.size
                 self.steps += 1
                 last = cfg.max_steps is not None and self.steps >= cfg.max_steps
@@ -322,6 +325,7 @@ class LmTrainer:
                 total += sum(losses)
                 count += len(losses)
             train_loss = total / max(count, 1)
+            steps_done, train_end = i + 1, time.perf_counter()
             valid_ppl = self.evaluate(self.valid_data)
             if not math.isfinite(valid_ppl):
                 self._diverged(epoch, per_epoch)
@@ -352,13 +356,17 @@ class LmTrainer:
                              f"{' (best)' if improved else ''}"
                              f"{' | switching to averaged SGD' if switched else ''}")
             if epoch == first_epoch + 1 and not stop:
-                self.log(self._estimate(time.perf_counter() - start, time.perf_counter() - t0, first_epoch,
-                                        per_epoch))
+                now = time.perf_counter()
+                later = (None if steps_done < 2 else
+                         (train_end - first_step) * steps_done / (steps_done - 1) + (now - train_end))
+                self.log(self._estimate(now - start, now - t0, first_epoch, per_epoch, later))
         return self._finish(test)
 
-    def _estimate(self, elapsed: float, epoch_seconds: float, first_epoch: int, per_epoch: int) -> str:
+    def _estimate(self, elapsed: float, epoch_seconds: float, first_epoch: int, per_epoch: int,
+                  later: float | None) -> str:
         """The time-estimate line after this invocation's first epoch: the epochs left (fewer when
-        ``max_steps`` ends training earlier) at the first epoch's pace."""
+        ``max_steps`` ends training earlier) at the pace of the first epoch without its tracing step
+        (``later``; the whole first epoch's when it had a single step)."""
         from nao_tf.timing import estimate_line
 
         cfg = self.config
@@ -366,7 +374,7 @@ class LmTrainer:
         if cfg.max_steps is not None:
             left_steps = max(0, cfg.max_steps - self.steps)
             total = min(total, 1 + math.ceil(left_steps / max(1, per_epoch)))
-        return estimate_line(elapsed, epoch_seconds, 1, total, epoch=self.epoch)
+        return estimate_line(elapsed, epoch_seconds, 1, total, epoch=self.epoch, later_seconds=later)
 
     def _diverged(self, epoch: int, step: int) -> None:
         where = f" in {self.output}" if self.output is not None else ""
