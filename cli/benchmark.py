@@ -167,8 +167,11 @@ def _add_supernet(bench: Any) -> None:
     parser.add_argument("--image-size", type=positive_int, default=32, help="image side (default 32)")
     parser.add_argument("--eval-images", type=positive_int, default=500, help="images per evaluation (default 500)")
     parser.add_argument("--batch", type=positive_int, default=64, help="training batch (default 64)")
-    parser.add_argument("--archs", type=positive_int, default=5, help="timed architecture evaluations (default 5)")
-    parser.add_argument("--steps", type=positive_int, default=5, help="timed training steps (default 5)")
+    parser.add_argument("--archs", type=positive_int, default=10,
+                        help="timed architecture evaluations (default 10; a step's cost varies up to 1.8x with "
+                             "the architecture, so few make a noisy mean)")
+    parser.add_argument("--steps", type=positive_int, default=20,
+                        help="timed training steps, cycling over those architectures (default 20)")
     parser.add_argument("--mode", choices=("switch", "onehot"), action="append",
                         help="op selection to measure (repeatable; default both)")
     _seed(parser)
