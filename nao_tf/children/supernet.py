@@ -273,13 +273,15 @@ class WSCell(keras.layers.Layer):
                                   maximum_iterations=NODES)
         used = tf.reduce_sum(tf.one_hot(cell_arch[0::2], _INPUTS, dtype=tf.int32), axis=0)
         loose = tf.equal(used, 0)  # [7] True for loose ends: the cell output concatenates them
-        node0 = states.read(2)
-        total = tf.zeros(tf.concat([tf.shape(node0)[:3], [self.channels]], 0), h0.dtype)
+        # Each state is read once, here, and each conditional below captures only its own state: one that
+        # captured the whole TensorArray would, when not taken, send back a zero gradient for all seven states.
+        outs = [h0, h1, *(states.read(k) for k in range(2, _INPUTS))]
+        total = tf.zeros(tf.concat([tf.shape(outs[2])[:3], [self.channels]], 0), h0.dtype)
         for i in range(_INPUTS):
             if i < 2 and self.reduction:
-                src = lambda i=i: self.loose_fr[i](states.read(i))  # noqa: E731
+                src = lambda i=i: self.loose_fr[i](outs[i])  # noqa: E731
             else:
-                src = lambda i=i: states.read(i)  # noqa: E731
+                src = lambda i=i: outs[i]  # noqa: E731
             # relu, then this state's slice of the 1x1 combine conv (only for loose ends)
             total = tf.cond(
                 loose[i], lambda src=src, i=i, total=total: total + tf.nn.conv2d(
