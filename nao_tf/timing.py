@@ -25,6 +25,15 @@ def estimate_total(elapsed: float, epoch_seconds: float, epochs_done: int, epoch
     return float(elapsed) + max(0, int(epochs_total) - int(epochs_done)) * float(epoch_seconds)
 
 
+def untraced_epoch_seconds(first_step_end: float, train_end: float, steps: int, now: float) -> float | None:
+    """Seconds of an epoch without its first step, which traces the training step: the steps after the first,
+    scaled to all ``steps``, plus what followed training up to ``now`` (validation). None with fewer than 2
+    steps, where nothing is left to measure the pace by."""
+    if steps < 2:
+        return None
+    return (train_end - first_step_end) * steps / (steps - 1) + (now - train_end)
+
+
 def estimate_line(elapsed: float, epoch_seconds: float, epochs_done: int, epochs_total: int,
                   epoch: int | None = None, later_seconds: float | None = None) -> str:
     """The one line a trainer reports after its first epoch (``log`` callbacks print it). Counts are of this

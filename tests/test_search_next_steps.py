@@ -103,3 +103,11 @@ def test_time_estimate_paces_the_epochs_left_without_the_first_epochs_tracing():
     assert line == ("time estimate: epoch 1 took 42 s (later epochs about 19 s: no tracing); 10 epochs take about "
                     "4 min in all (3 min for the 9 left)")
     assert "7 min in all" in estimate_line(42.0, 42.0, 1, 10)  # without a measured pace: the first epoch's
+
+
+def test_untraced_epoch_pace_scales_the_steps_after_the_first():
+    from nao_tf.timing import untraced_epoch_seconds
+
+    # first step ended at 21 s, the 10th at 40 s, validation until 42 s: 9 steps took 19 s, so 10 take 21.1 s
+    assert abs(untraced_epoch_seconds(21.0, 40.0, 10, 42.0) - (19.0 * 10 / 9 + 2.0)) < 1e-9
+    assert untraced_epoch_seconds(21.0, 21.0, 1, 22.0) is None  # a single step: no pace without tracing

@@ -40,7 +40,6 @@ def test_one_trace_serves_every_architecture(trainer):
     assert trainer.score.experimental_get_tracing_count() == 1
 
 
-
 def test_no_conditional_sends_back_zeros_for_the_whole_state_array(trainer):
     # A cell-output conditional that captured the TensorArray of states made its not-taken gradient a zero
     # tensor for all seven states (TensorFlow's profiler: about 8% of a training step); each now captures its
@@ -50,6 +49,7 @@ def test_no_conditional_sends_back_zeros_for_the_whole_state_array(trainer):
     zeros_of_arrays = [f"{f.signature.name}/{n.name}" for f in lib.function for n in f.node_def
                        if n.op == "ZerosLike" and n.attr["T"].type == variant]
     assert zeros_of_arrays == [], zeros_of_arrays[:3]
+
 
 def test_only_the_chosen_ops_and_inputs_learn(trainer):
     """Every (node, branch, input) has its own separable-conv weights: a step with one architecture leaves

@@ -42,7 +42,7 @@ from nao_tf.children.params import AUX_WEIGHT, count_params, nasnet_space  # noq
 from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError, WorkerLostError  # noqa: E402
 from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from nao_tf.spaces import Architecture  # noqa: E402
-from nao_tf.timing import estimate_line  # noqa: E402
+from nao_tf.timing import estimate_line, untraced_epoch_seconds  # noqa: E402
 
 RUN_KIND = "nao-tf-cnn-train"
 CHECKPOINTS = "checkpoints"
@@ -326,7 +326,8 @@ class _TimeEstimate(keras.callbacks.Callback):
         self.started = time.perf_counter()
         self.first: int | None = None
         self.epoch_started = self.started
-        self.batches: list[tuple[int, float]] = []  # (batch index, time) of the first and the latest step
+        self.first_step: tuple[int, float] | None = None  # (batch index, time at its end)
+        self.last_step: tuple[int, float] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
@@ -336,7 +337,8 @@ class _TimeEstimate(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.first is None:
-            self.batches[1:] = [(int(batch), time.perf_counter())]
+            self.last_step = (int(batch), time.perf_counter())
+            self.first_step = self.first_step or self.last_step
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.first is not None or self.guard.diverged:
@@ -348,11 +350,11 @@ class _TimeEstimate(keras.callbacks.Callback):
                                later_seconds=self._later_epoch(now)))
 
     def _later_epoch(self, now: float) -> float | None:
-        """Seconds of an epoch without tracing, from the steps after the first (None with fewer than 2)."""
-        if len(self.batches) < 2 or self.batches[-1][0] <= self.batches[0][0]:
+        """Seconds of an epoch without tracing (None before two steps have ended)."""
+        if self.first_step is None or self.last_step is None:
             return None
-        (b0, t0), (b1, t1) = self.batches[0], self.batches[-1]
-        return (t1 - t0) * (b1 + 1) / (b1 - b0) + (now - t1)
+        (b0, t0), (b1, t1) = self.first_step, self.last_step
+        return untraced_epoch_seconds(t0, t1, b1 - b0 + 1, now)
 
 
 def save_checkpoint(run: Path, model: keras.Model, epoch: int, history: list[dict[str, Any]]) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from nao_tf.errors import ConfigError, DataError, RunFolderError, TrainingDivergedError
 from nao_tf.runio import atomic_save_keras, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from nao_tf.timing import estimate_line, untraced_epoch_seconds
 
 DEFAULT_EPOCHS = 3000
 
@@ -357,8 +358,7 @@ class LmTrainer:
                              f"{' | switching to averaged SGD' if switched else ''}")
             if epoch == first_epoch + 1 and not stop:
                 now = time.perf_counter()
-                later = (None if steps_done < 2 else
-                         (train_end - first_step) * steps_done / (steps_done - 1) + (now - train_end))
+                later = untraced_epoch_seconds(first_step, train_end, steps_done, now)
                 self.log(self._estimate(now - start, now - t0, first_epoch, per_epoch, later))
         return self._finish(test)
 
@@ -367,8 +367,6 @@ class LmTrainer:
         """The time-estimate line after this invocation's first epoch: the epochs left (fewer when
         ``max_steps`` ends training earlier) at the pace of the first epoch without its tracing step
         (``later``; the whole first epoch's when it had a single step)."""
-        from nao_tf.timing import estimate_line
-
         cfg = self.config
         total = cfg.epochs - first_epoch
         if cfg.max_steps is not None:
