@@ -158,6 +158,11 @@ class ControllerConfig:
         """Whether generation and reconstruction are XLA-compiled."""
         return bool(self.jit_compile if self.generate_jit is None else self.generate_jit)
 
+    @property
+    def training_fused(self) -> bool:
+        """Whether training runs the one-op LSTM kernels (``fused_lstm``; they have no XLA kernel)."""
+        return bool(self.fused_lstm and not self.jit_compile)
+
     def replace(self, **changes: Any) -> ControllerConfig:
         return self.from_dict({**self.to_dict(), **changes})
 

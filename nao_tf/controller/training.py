@@ -76,7 +76,7 @@ class ControllerTrainer:
         self._v = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in self.variables]
         self._t = tf.Variable(0.0, trainable=False)
         self._lr = tf.Variable(self.config.learning_rate, trainable=False)
-        self._fused = bool(self.config.fused_lstm and not self.config.jit_compile)
+        self._fused = self.config.training_fused
         towers = 1 if self.config.jit_compile else min(self.config.towers, self.config.batch_size)
         self._tower_sizes = [len(p) for p in np.array_split(np.arange(self.config.batch_size), towers)]
         self._step = tf.function(self._step_fn, jit_compile=self.config.jit_compile)
