@@ -110,7 +110,7 @@ def _add_controller(bench: Any) -> None:
                    help="timing rounds, alternating the new and the previous trainer (default 3)")
     c.add_argument("--warm-epochs", type=positive_int, default=300,
                    help="further training, so that the controller reconstructs its inputs, before timing "
-                        "generation (default 300)")
+                        "generation (default 300; up to as many again until it reconstructs 99%%)")
     c.add_argument("--repeats", type=positive_int, default=5, help="generation timings, median reported (default 5)")
     c.add_argument("--threads-per-op", type=nonnegative_int, default=0,
                    help="TensorFlow threads per op (default 0: TensorFlow's default, one per core; 1: what a "
