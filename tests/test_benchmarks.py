@@ -124,11 +124,12 @@ def test_controller_benchmark_times_generation_on_a_controller_that_reconstructs
     assert _warm(trainer, list(range(5)), [0.0] * 5, 300, seed=0) == trained == trainer.epochs
 
 
-@pytest.mark.parametrize("fused", [False, True])
-def test_controller_step_flops_match_the_traced_forward_pass(fused):
+@pytest.mark.parametrize("fused, encoder_dropout", [(False, 0.0), (True, 0.0), (True, 0.3)])
+def test_controller_step_flops_match_the_traced_forward_pass(fused, encoder_dropout):
     """The benchmark's analytic count of a training step's multiplies is three times the forward pass's, counted
-    op by op in the traced graph, for sizes where every term differs: unrolled LSTMs on embeddings, or the
-    one-op kernels on one-hot tokens with token tables (what the default trainer runs; fewer multiplies)."""
+    op by op in the traced training graph, for sizes where every term differs: unrolled LSTMs on embeddings, or
+    the one-op kernels on one-hot tokens with token tables (what the default trainer runs; fewer multiplies),
+    or, with dropout on the encoder's embeddings, the encoder on embeddings and the decoder on tables."""
     from nao_tf.benchmarks.controller import gemm_gflops, step_flops
     from nao_tf.controller.config import ControllerConfig
     from nao_tf.controller.model import tf
@@ -136,9 +137,9 @@ def test_controller_step_flops_match_the_traced_forward_pass(fused):
     from nao_tf.spaces import NASNET_WS
 
     cfg = ControllerConfig.preset("ws", embedding_size=6, hidden_size=10, mlp_layers=2, mlp_hidden=7, batch_size=3,
-                                  fused_lstm=fused)
+                                  fused_lstm=fused, encoder_dropout=encoder_dropout)
     controller = build_controller(NASNET_WS, cfg)
-    forward = tf.function(lambda tokens: controller(tokens, fused=fused))
+    forward = tf.function(lambda tokens: controller(tokens, training=True, seed=tf.constant([1, 2]), fused=fused))
     graph = forward.get_concrete_function(tf.TensorSpec((3, NASNET_WS.length), tf.int32)).graph
     assert step_flops(cfg, NASNET_WS.length, NASNET_WS.vocab_size) == 3 * _graph_matmul_flops(graph)
     rates = gemm_gflops(cfg, NASNET_WS.vocab_size, reps=5, repeats=1)

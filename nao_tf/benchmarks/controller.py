@@ -161,17 +161,22 @@ def _generation(controller: Any, seeds: list, seen: set, n_new: int, repeats: in
     return out
 
 
+def _token_tables(config: ControllerConfig) -> tuple[bool, bool]:
+    """Whether the trainer runs the encoder's and the decoder's LSTM on token tables (``NaoLSTM.token_tables``)."""
+    from nao_tf.controller.model import uses_token_tables
+
+    fused = config.training_fused
+    return (uses_token_tables(fused, True, config.encoder_dropout),
+            uses_token_tables(fused, True, config.decoder_dropout))
+
+
 def lstm_input_sizes(config: ControllerConfig, vocab: int) -> tuple[int, int]:
     """The input width of each step of the encoder's and of the decoder's LSTM as the trainer runs them: the
     embeddings (``tokens_per_step`` x embedding size; the hidden size), or with token tables one-hot tokens
-    (``tokens_per_step`` x ``vocab``; ``vocab``), see ``NaoLSTM.token_tables``."""
-    from nao_tf.controller.model import uses_token_tables
-
+    (``tokens_per_step`` x ``vocab``; ``vocab``)."""
     h, e, k = config.hidden_size, config.embedding_size, config.tokens_per_step
-    fused = config.training_fused
-    encoder = k * vocab if uses_token_tables(fused, True, config.encoder_dropout) else k * e
-    decoder = vocab if uses_token_tables(fused, True, config.decoder_dropout) else h
-    return encoder, decoder
+    encoder_tables, decoder_tables = _token_tables(config)
+    return k * vocab if encoder_tables else k * e, vocab if decoder_tables else h
 
 
 def step_flops(config: ControllerConfig, length: int, vocab: int) -> int:
@@ -186,7 +191,8 @@ def step_flops(config: ControllerConfig, length: int, vocab: int) -> int:
     enc_in, dec_in = lstm_input_sizes(config, vocab)
     macs = b * steps * 4 * h * (enc_in + h)  # encoder LSTM
     macs += b * length * 4 * h * (dec_in + h)  # decoder LSTM
-    macs += (enc_in != k * e) * k * vocab * e * 4 * h + (dec_in != h) * vocab * h * 4 * h  # token tables
+    encoder_tables, decoder_tables = _token_tables(config)
+    macs += encoder_tables * k * vocab * e * 4 * h + decoder_tables * vocab * h * 4 * h  # the tables themselves
     if config.training_fused:  # attention projections on the encoder side (NaoDecoder._head)
         macs += b * steps * 2 * h * h + b * length * (2 * steps * h + h * h + h * vocab)
     else:
