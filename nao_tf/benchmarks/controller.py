@@ -84,8 +84,7 @@ def controller_speed(seed: int = 0, archs: int = 600, epochs: int = 5, rounds: i
             cpu[name].append(epochs * len(pool) / sw.cpu)
     ratios = [n / b for n, b in zip(wall["new"], wall["baseline"], strict=True)]
     trainer = trainers["new"]
-    warmed = _warm(trainer, pool, targets, warm_epochs, seed)
-    recon_acc = _reconstruction(trainer, pool[:200])
+    warmed, recon_acc = _warm(trainer, pool, targets, warm_epochs, seed)
     order = np.argsort(-np.asarray(targets), kind="stable")[:top_k]
     generation = _generation(trainer.controller, [pool[i] for i in order], seen, n_new, repeats)
     best = min(generation, key=lambda k: generation[k]["ms_median"])
@@ -112,20 +111,21 @@ def controller_speed(seed: int = 0, archs: int = 600, epochs: int = 5, rounds: i
     })
 
 
-def _warm(trainer: Any, pool: list, targets: list[float], epochs: int, seed: int) -> int:
+def _warm(trainer: Any, pool: list, targets: list[float], epochs: int, seed: int) -> tuple[int, float]:
     """Train ``epochs`` more epochs, then on in chunks of up to 50 (at most ``epochs`` more) until the
-    controller reconstructs at least 99% of its first 200 architectures; returns the epochs trained.
+    controller reconstructs at least 99% of its first 200 architectures; returns the epochs trained and the
+    share reconstructed.
 
     Adam at the authors' settings now and then has a loss spike that undoes reconstruction for some tens of
     epochs (seen at epoch 166 of one training, at 316 of another); generation timed right then would not be
     that of a trained controller."""
     trainer.fit(pool, targets, epochs=epochs, seed=seed, reset=False)
-    done = epochs
-    while _reconstruction(trainer, pool[:200]) < 0.99 and done < 2 * epochs:
+    done, accuracy = epochs, _reconstruction(trainer, pool[:200])
+    while accuracy < 0.99 and done < 2 * epochs:
         chunk = min(50, 2 * epochs - done)
         trainer.fit(pool, targets, epochs=chunk, seed=seed, reset=False)
-        done += chunk
-    return done
+        done, accuracy = done + chunk, _reconstruction(trainer, pool[:200])
+    return done, accuracy
 
 
 def _reconstruction(trainer: Any, archs: list) -> float:
