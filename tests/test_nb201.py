@@ -235,6 +235,9 @@ def test_benchmark_controller_speed_runs(cli):
     result = report["results"]
     assert result["training"]["archs_per_s"] > 0 and result["training"]["baseline_archs_per_s"] > 0
     assert result["parameters"] == 279_533 and report["settings"]["baseline"]["steps_per_call"] == 1
+    training = result["training"]  # like for like: through the baseline's rate on the reference machine
+    assert training["speedup_vs_reference_like_for_like"] == pytest.approx(  # from the unrounded ratio
+        float(np.median(training["speedup_vs_baseline_per_round"])) * 869 / 806, abs=0.011)
     assert set(result["generation"]) == {"graph", "xla"}
     work = result["work"]  # the authors' sizes as the fused trainer runs them: 2.175 GFLOP per step of 100
     assert work["matmul_gflop_per_step"] == 2.175 and set(work["gemm_gflops"]) == {"encoder", "decoder"}
